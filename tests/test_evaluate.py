@@ -1,0 +1,519 @@
+"""Tests for the evaluation section; expected values are computed by hand."""
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import jiwer
+import numpy as np
+import pandas as pd
+import PIL.Image
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from helpers import (
+    BootstrapResult,
+    Evaluation,
+    LineScore,
+    RepetitionStopper,
+    SystemMetrics,
+    align_chars,
+    confusion_table,
+    evaluate_systems,
+    has_repetition_loop,
+    image_to_data_uri,
+    make_inspector,
+    normalize_text,
+    paired_bootstrap,
+    plot_cer_distribution,
+    plot_cer_vs_length,
+    render_diff_html,
+    render_diff_text,
+    render_sample_html,
+    render_samples_html,
+    save_evaluation,
+    score_lines,
+    system_metrics,
+    update_comparison,
+)
+
+# ---------------------------------------------------------------------------
+# Line scores
+# ---------------------------------------------------------------------------
+
+LINE_CASES = [
+    # reference, prediction, edits, ref_chars, word_edits, ref_words
+    ("abcd", "abed", 1, 4, 1, 1),
+    ("abcd", "abcd", 0, 4, 0, 1),
+    ("abc", "", 3, 3, 1, 1),  # empty prediction: every char deleted
+    ("e\u0301t\u00e9", "\u00e9te\u0301", 0, 3, 0, 1),  # combining vs precomposed
+    ("привет", "привот", 1, 6, 1, 1),  # Cyrillic
+    ("hello world", "hello word", 1, 11, 1, 2),
+    ("ab", "ababab", 4, 2, 1, 1),  # runaway: CER 2.0
+    ("abc", "  abc\n", 0, 3, 0, 1),  # outer whitespace ignored
+    ("a b", "ab", 1, 3, 2, 2),  # inner space counts as a character
+]
+
+
+@pytest.mark.parametrize("ref,pred,edits,chars,wedits,words", LINE_CASES)
+def test_score_lines_table(ref, pred, edits, chars, wedits, words):
+    (s,) = score_lines(["x"], [ref], [pred])
+    assert (s.edits, s.ref_chars, s.word_edits, s.ref_words) == (edits, chars, wedits, words)
+    assert s.cer == pytest.approx(edits / chars)
+    assert s.id == "x"
+
+
+def test_score_lines_none_and_nan_prediction_are_empty():
+    scores = score_lines([1, 2], ["ab", "cd"], [None, float("nan")])
+    assert [s.cer for s in scores] == [1.0, 1.0]
+    assert [s.id for s in scores] == ["1", "2"]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, float("nan")])
+def test_empty_reference_raises_naming_id(bad):
+    with pytest.raises(ValueError, match=r"line_042.*(fix|drop)|line_042.*drop"):
+        score_lines(["ok", "line_042"], ["fine", bad], ["fine", "x"])
+
+
+def test_score_lines_rejects_mismatch_and_duplicates():
+    with pytest.raises(ValueError, match="same length"):
+        score_lines(["a"], ["x", "y"], ["x", "y"])
+    with pytest.raises(ValueError, match="unique"):
+        score_lines(["a", "a"], ["x", "y"], ["x", "y"])
+
+
+# ---------------------------------------------------------------------------
+# Corpus metrics
+# ---------------------------------------------------------------------------
+
+
+def test_corpus_cer_is_total_edits_over_total_chars_not_mean():
+    refs = ["abcd", "a"]
+    preds = ["abed", "b"]
+    m = system_metrics("s", score_lines(["1", "2"], refs, preds))
+    assert m.cer == pytest.approx(2 / 5)  # not (0.25 + 1.0) / 2 = 0.625
+    assert m.cer == pytest.approx(jiwer.cer(refs, preds))
+
+
+def test_corpus_wer_is_total_edits_over_total_words():
+    refs = ["the cat sat", "a dog"]
+    preds = ["the bat sat", "a dog"]
+    m = system_metrics("s", score_lines(["1", "2"], refs, preds))
+    assert m.wer == pytest.approx(1 / 5)  # not (1/3 + 0) / 2
+    assert m.wer == pytest.approx(jiwer.wer(refs, preds))
+
+
+def test_median_exact_match():
+    scores = score_lines(["1", "2", "3"], ["abcd", "abcd", "ab"], ["abcd", "abed", ""])
+    m = system_metrics("s", scores)
+    assert m.median_cer == pytest.approx(0.25)
+    assert m.exact_match == pytest.approx(1 / 3)
+    assert m.n_lines == 3
+    assert m.cer == pytest.approx(3 / 10)
+
+
+def test_normalized_beside_raw():
+    m = system_metrics("s", score_lines(["1"], ["Hello, World!"], ["hello world"]))
+    assert m.cer == pytest.approx(4 / 13)  # H->h, -",", W->w, -"!"
+    assert m.wer == pytest.approx(1.0)
+    assert m.cer_normalized == 0.0
+    assert m.wer_normalized == 0.0
+
+
+def test_normalized_reference_that_vanishes():
+    # "..." normalises to "", its predicted chars count as insertions
+    m = system_metrics("s", score_lines(["1", "2"], ["...", "abcd"], ["x", "abcd"]))
+    assert m.cer_normalized == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("  Hello,   WORLD! ", "hello world"),
+        ("Straße", "strasse"),
+        ("don't", "dont"),
+        ("«Привет», — сказал", "привет сказал"),
+        ("$5.00", "$500"),
+        ("e\u0301", "\u00e9"),
+        ("a\tb\nc", "a b c"),
+    ],
+)
+def test_normalize_text(text, expected):
+    assert normalize_text(text) == expected
+
+
+def test_runaway_lines_counted_and_listed():
+    scores = score_lines(["r1", "ok", "r2", "edge"], ["ab", "abc", "xy", "ab"], ["ababab", "abc", "xyxyxyxy", "abab"])
+    m = system_metrics("s", scores)
+    assert m.n_runaway == 2  # "edge" is exactly 100%, not above
+    assert m.runaway_ids == ["r1", "r2"]
+    assert json.dumps(m.to_dict())  # plain data
+
+
+def test_system_metrics_empty_raises():
+    with pytest.raises(ValueError):
+        system_metrics("s", [])
+
+
+# ---------------------------------------------------------------------------
+# Bootstrap
+# ---------------------------------------------------------------------------
+
+
+def _scores(edits, chars):
+    return [LineScore(str(i), "r", "p", e / c, e, c, 0, 1) for i, (e, c) in enumerate(zip(edits, chars))]
+
+
+def test_bootstrap_identical_systems():
+    s = _scores([1, 0, 3, 2], [10, 5, 7, 4])
+    r = paired_bootstrap(s, s, n_resamples=500, seed=1, system_a="x", system_b="y")
+    assert (r.diff, r.low, r.high) == (0.0, 0.0, 0.0)
+    assert not r.significant
+    assert "not distinguishable" in r.verdict
+
+
+def test_bootstrap_b_perfect_a_all_wrong():
+    a = _scores([5, 3, 8], [5, 3, 8])  # CER 1 on every line
+    b = _scores([0, 0, 0], [5, 3, 8])
+    r = paired_bootstrap(a, b, system_a="base", system_b="tuned")
+    assert r.diff == pytest.approx(-1.0)
+    assert r.low == pytest.approx(-1.0) and r.high == pytest.approx(-1.0)
+    assert r.high < 0 and r.significant
+    assert r.verdict.startswith("tuned is better than base")
+    r2 = paired_bootstrap(b, a, system_a="tuned", system_b="base")
+    assert r2.low > 0 and r2.verdict.startswith("base is worse than tuned")
+
+
+def test_bootstrap_deterministic_and_brackets_diff():
+    rng = np.random.default_rng(123)
+    chars = rng.integers(10, 60, size=300)
+    a = _scores(rng.integers(0, 10, size=300), chars)
+    b = _scores(rng.integers(0, 10, size=300), chars)
+    r1 = paired_bootstrap(a, b, n_resamples=1000, seed=7)
+    r2 = paired_bootstrap(a, b, n_resamples=1000, seed=7)
+    r3 = paired_bootstrap(a, b, n_resamples=1000, seed=8)
+    assert r1 == r2
+    assert (r1.low, r1.high) != (r3.low, r3.high)
+    assert r1.low <= r1.diff <= r1.high
+    assert r1.n_resamples == 1000
+
+
+def test_bootstrap_rejects_different_lines():
+    with pytest.raises(ValueError):
+        paired_bootstrap(_scores([1], [2]), _scores([1, 1], [2, 2]))
+    a = _scores([1, 1], [2, 2])
+    b = [LineScore("zz", "r", "p", 0.5, 1, 2, 0, 1), a[1]]
+    with pytest.raises(ValueError, match="same line ids"):
+        paired_bootstrap(a, b)
+
+
+def test_bootstrap_fast_on_large_input():
+    import time
+
+    a = _scores(np.ones(5000, dtype=int), np.full(5000, 30))
+    b = _scores(np.zeros(5000, dtype=int), np.full(5000, 30))
+    t = time.perf_counter()
+    paired_bootstrap(a, b, n_resamples=1000)
+    assert time.perf_counter() - t < 5
+
+
+# ---------------------------------------------------------------------------
+# Evaluation, saving, comparison table
+# ---------------------------------------------------------------------------
+
+IDS = ["l1", "l2", "l3"]
+REFS = ["abcd", "hello world", "привет"]
+PREDS = {
+    "base": ["abed", "helo wrld", "пока"],
+    "tuned": ["abcd", "hello world", "привот"],
+    "other": ["abcd", "hello", "привет"],
+}
+
+
+def test_evaluate_systems_table_and_pairs():
+    ev = evaluate_systems(IDS, REFS, PREDS, n_resamples=200)
+    assert ev.systems == ["base", "tuned", "other"]
+    assert [(b.system_a, b.system_b) for b in ev.bootstrap] == [("base", "tuned"), ("base", "other"), ("tuned", "other")]
+    t = ev.table()
+    assert list(t["system"]) == ["base", "tuned", "other"]
+    for col in ["cer", "wer", "cer_normalized", "wer_normalized", "median_cer", "exact_match", "n_runaway"]:
+        assert col in t.columns
+    assert t.loc[t.system == "tuned", "cer"].item() == pytest.approx(1 / 21)
+    assert t.loc[t.system == "tuned", "exact_match"].item() == pytest.approx(2 / 3)
+    pf = ev.predictions_frame()
+    assert list(pf.columns) == ["id", "system", "reference", "prediction", "cer"]
+    assert len(pf) == 9
+    assert isinstance(ev.metrics["base"], SystemMetrics)
+    assert isinstance(ev.bootstrap[0], BootstrapResult)
+    assert len(ev.bootstrap_table()) == 3
+
+
+def test_save_evaluation_writes_and_refuses_overwrite(tmp_path):
+    ev = evaluate_systems(IDS, REFS, PREDS, n_resamples=100)
+    out = tmp_path / "run1"
+    paths = save_evaluation(ev, out, extra={"dataset": "mine", "split": "test", "adapter": tmp_path / "a"})
+    pf = pd.read_csv(paths["predictions"])
+    assert list(pf.columns) == ["id", "system", "reference", "prediction", "cer"]
+    assert "привет" in set(pf["reference"])
+    meta = json.loads(paths["metrics"].read_text(encoding="utf-8"))
+    assert set(meta["systems"]) == {"base", "tuned", "other"}
+    assert meta["systems"]["tuned"]["cer"] == pytest.approx(1 / 21)
+    assert len(meta["bootstrap"]) == 3 and "verdict" in meta["bootstrap"][0]
+    assert meta["extra"]["dataset"] == "mine"
+    with pytest.raises(FileExistsError, match="predictions.csv"):
+        save_evaluation(ev, out)
+
+
+def test_update_comparison_grows_and_replaces(tmp_path):
+    table = tmp_path / "sub" / "comparison.csv"
+    ev = evaluate_systems(IDS, REFS, {k: PREDS[k] for k in ["base", "tuned"]}, n_resamples=50)
+    t1 = update_comparison(ev, table, "mine", "test")
+    assert len(t1) == 2
+    t2 = update_comparison(ev, table, "mine", "val")
+    assert len(t2) == 4
+    better = evaluate_systems(IDS, REFS, {"tuned": REFS}, n_resamples=50)
+    t3 = update_comparison(better, table, "mine", "test")
+    assert len(t3) == 4
+    row = t3[(t3.system == "tuned") & (t3.split == "test")]
+    assert row["cer"].item() == 0.0
+    assert list(t3["system"]) == ["base", "tuned", "base", "tuned"]  # replaced in place
+    reread = pd.read_csv(table)
+    assert len(reread) == 4 and {"dataset", "split", "system", "cer", "wer"} <= set(reread.columns)
+
+
+# ---------------------------------------------------------------------------
+# Generation guard
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("abcabcabcabc", True),
+        ("the end abcabcabcabc", True),
+        ("abcabcabc", False),  # only 3 repeats
+        ("Mississippi", False),
+        ("1000000", False),
+        ("Hello world.", False),
+        ("...", False),
+        ("aaaaaaa", False),  # 7 single chars
+        ("aaaaaaaa", True),  # 8 single chars
+        ("hahaha", False),
+        ("the the the the ", True),
+        ("abcabcabcabc then normal text", False),  # loop not at the end
+        ("", False),
+        ("я не знаю я не знаю я не знаю я не знаю ", True),
+        ("x" + "0123456789abcdefghij" * 4, True),  # 20-char unit
+        ("x" + "0123456789abcdefghijk" * 4, False),  # 21-char unit > max_unit
+    ],
+)
+def test_has_repetition_loop(text, expected):
+    assert has_repetition_loop(text) is expected
+
+
+def test_repetition_stopper_on_fake_decode():
+    def decode(ids):
+        return "".join(chr(ord("a") + i) for i in ids)
+
+    abc = [0, 1, 2]
+    prompt = abc * 4  # a loop in the prompt must not count
+    rows = torch.tensor(
+        [
+            [7, 7, 7] + abc * 4,  # generated "abcabcabcabc"
+            [7, 7, 7] + [7, 4, 11, 11, 14, 3, 4, 5, 6, 7, 8, 9],  # normal
+            prompt[:3] + [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+        ]
+    )
+    stop = RepetitionStopper(decode, prompt_length=3)
+    out = stop(rows, None)
+    assert out.dtype == torch.bool
+    assert out.tolist() == [True, False, False]
+    import transformers
+
+    # generate() combines criteria through a StoppingCriteriaList
+    assert transformers.StoppingCriteriaList([stop])(rows, None).tolist() == [True, False, False]
+    looped_prompt = torch.tensor([prompt + [4, 5]])
+    assert RepetitionStopper(decode, prompt_length=12)(looped_prompt, None).tolist() == [False]
+
+
+# ---------------------------------------------------------------------------
+# Alignment and diffs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref,pred,expected",
+    [
+        ("cat", "cot", [("equal", "c", "c"), ("substitute", "a", "o"), ("equal", "t", "t")]),
+        ("cat", "cats", [("equal", "c", "c"), ("equal", "a", "a"), ("equal", "t", "t"), ("insert", "", "s")]),
+        ("cats", "cat", [("equal", "c", "c"), ("equal", "a", "a"), ("equal", "t", "t"), ("delete", "s", "")]),
+        ("ab", "", [("delete", "a", ""), ("delete", "b", "")]),
+        ("", "ab", [("insert", "", "a"), ("insert", "", "b")]),
+        ("e\u0301", "\u00e9", [("equal", "\u00e9", "\u00e9")]),
+    ],
+)
+def test_align_chars(ref, pred, expected):
+    assert align_chars(ref, pred) == expected
+
+
+@pytest.mark.parametrize(
+    "ref,pred,expected",
+    [
+        ("the cat", "the cot", "the c[a->o]t"),
+        ("cat", "cats", "cat{+s}"),
+        ("cats", "cat", "cat[-s]"),
+        ("ab cd", "abcd", "ab[-␣]cd"),
+        ("abc", "abc", "abc"),
+        ("abc", "", "[-abc]"),
+        ("kitten", "sitting", "[k->s]itt[e->i]n{+g}"),
+        ("дом", "дым", "д[о->ы]м"),
+    ],
+)
+def test_render_diff_text(ref, pred, expected):
+    assert render_diff_text(ref, pred) == expected
+
+
+def test_render_diff_html_escapes_and_marks():
+    out = render_diff_html("a<script>b", "<script>bc")
+    assert "<script>" not in out
+    assert "&lt;script&gt;" in out
+    assert "<del" in out and "<ins" in out
+    sub = render_diff_html("cat", "cot")
+    assert "\u2192" in sub and 'class="iw-sub"' in sub
+    attack = render_diff_html('x"><img src=x onerror=alert(1)>', "y")
+    assert "<img" not in attack
+
+
+# ---------------------------------------------------------------------------
+# Sample views and inspector
+# ---------------------------------------------------------------------------
+
+
+def _img(w=100, h=20, shade=200):
+    return PIL.Image.new("RGB", (w, h), (shade, shade, shade))
+
+
+def test_image_to_data_uri_resizes():
+    uri = image_to_data_uri(_img(1600, 40), max_width=800)
+    assert uri.startswith("data:image/png;base64,")
+    import base64
+    import io
+
+    decoded = PIL.Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert decoded.size == (800, 20)
+    assert image_to_data_uri(PIL.Image.new("P", (10, 10))).startswith("data:image/png")
+
+
+def test_render_sample_html():
+    out = render_sample_html(_img(), "abcd", {"base": "abed", "tuned<b>": "abcd"}, sample_id="line-7")
+    assert "<img" in out and "line-7" in out
+    assert "25.0%" in out and "0.0%" in out
+    assert "tuned&lt;b&gt;" in out and "tuned<b>" not in out
+    assert out.index("base") < out.index("tuned")
+    given = render_sample_html(None, "abcd", {"base": "abed"}, cers={"base": 0.5})
+    assert "50.0%" in given and "<img" not in given
+
+
+# five samples, reference length 10, base errors 5,4,3,2,1 in ids s0..s4, tuned fewer
+SAMPLE_IDS = ["s0", "s1", "s2", "s3", "s4"]
+SAMPLE_REFS = ["abcdefghij", "klmnopqrst", "uvwxyzabcd", "efghijklmn", "opqrstuvwx"]
+
+
+def _damage(text, k):
+    return "Z" * k + text[k:]
+
+
+def _sample_eval():
+    # base errors per line: 2, 5, 1, 4, 3  -> worst order s1, s3, s4, s0, s2
+    base_k = [2, 5, 1, 4, 3]
+    tuned_k = [0, 1, 0, 2, 0]
+    preds = {
+        "baseline": [_damage(r, k) for r, k in zip(SAMPLE_REFS, base_k)],
+        "finetuned": [_damage(r, k) for r, k in zip(SAMPLE_REFS, tuned_k)],
+    }
+    ev = evaluate_systems(SAMPLE_IDS, SAMPLE_REFS, preds, n_resamples=50)
+    images = {i: _img(shade=40 * n) for n, i in enumerate(SAMPLE_IDS)}
+    return ev, images
+
+
+def _shown_id(box):
+    return next(i for i in SAMPLE_IDS if f">{i}<" in box.html.value)
+
+
+def test_render_samples_html_worst_first():
+    ev, images = _sample_eval()
+    out = render_samples_html(images, ev, limit=3)
+    positions = [out.find(f">{i}<") for i in ["s1", "s3", "s4"]]
+    assert positions == sorted(positions) and positions[0] > 0
+    assert ">s0<" not in out
+    only_tuned = render_samples_html(images, ev, systems=["finetuned"], ids=["s0", "s3"])
+    assert "baseline" not in only_tuned and ">s0<" in only_tuned
+    assert only_tuned.find(">s3<") < only_tuned.find(">s0<")
+
+
+def test_inspector_headless():
+    ev, images = _sample_eval()
+    box = make_inspector(images, ev)
+    assert box.count_label.value == "1 of 5"
+    assert _shown_id(box) == "s1"  # worst
+    first = box.html.value
+    box.next_button.click()
+    assert box.html.value != first
+    assert _shown_id(box) == "s3"  # second worst
+    assert box.count_label.value == "2 of 5"
+    box.prev_button.click()
+    assert _shown_id(box) == "s1"
+    box.slider.value = 4
+    assert _shown_id(box) == "s2" and box.count_label.value == "5 of 5"
+
+    box.filter_text.value = "klmn"  # s1 ("klmnopqrst") and s3 ("efghijklmn")
+    assert box.count_label.value == "1 of 2"
+    assert box.current_ids == ["s1", "s3"]
+    box.filter_text.value = ""
+    assert box.count_label.value == "1 of 5"
+
+    box.min_cer.value = 0.35  # baseline CER 0.5 (s1), 0.4 (s3)
+    assert box.current_ids == ["s1", "s3"]
+    box.min_cer.value = 0.0
+
+    assert "baseline" in box.html.value and "finetuned" in box.html.value
+    box.systems.value = ("finetuned",)
+    assert "baseline" not in box.html.value and "finetuned" in box.html.value
+    # sort order now follows finetuned only: s3 (2 errors), s1 (1), then ties in input order
+    assert box.current_ids == ["s3", "s1", "s0", "s2", "s4"]
+
+    box.filter_text.value = "no such text"
+    assert box.count_label.value == "0 of 0"
+    assert "No samples" in box.html.value
+
+
+# ---------------------------------------------------------------------------
+# Plots and confusions
+# ---------------------------------------------------------------------------
+
+
+def test_plots_return_figures():
+    ev = evaluate_systems(["1", "2", "3"], ["ab", "abc", "abcdef"], {"a": ["ababab", "abd", ""], "b": ["ab", "abc", "abcdeg"]})
+    f1 = plot_cer_distribution(ev)
+    f2 = plot_cer_vs_length(ev)
+    assert isinstance(f1, Figure) and isinstance(f2, Figure)
+    texts = [t.get_text() for t in f1.axes[0].texts]
+    assert any("1 > 100%" in t for t in texts)
+    f1.canvas.draw()
+    f2.canvas.draw()
+
+
+def test_confusion_table():
+    ev = evaluate_systems(["1", "2", "3", "4"], ["cat", "bat", "ab c", "xy"], {"s": ["cot", "bot", "abc", "xy!"]})
+    t = confusion_table(ev, "s")
+    assert list(t.columns) == ["reference", "predicted", "count"]
+    rows = [tuple(r) for r in t.itertuples(index=False)]
+    assert rows[0] == ("a", "o", 2)
+    assert set(rows[1:]) == {("␣", "∅", 1), ("∅", "!", 1)}
+    assert len(confusion_table(ev, "s", top=1)) == 1
+    with pytest.raises(KeyError):
+        confusion_table(ev, "nope")
