@@ -1444,16 +1444,25 @@ def _assign_splits(rows: list[RawRow], accepted: list[int], ratios: tuple[float,
     Returns:
         (row index -> split, row index -> group component key). Remarks are appended to ``notes``.
     """
-    uf = _UnionFind()
-    for i in accepted:
-        r = rows[i]
-        node = f"row:{r.id}"
-        uf.find(node)
-        if r.group:
-            uf.union(node, f"group:{r.group}")
-        if r.writer:
-            uf.union(node, f"writer:{r.writer}")
-    comp = {i: uf.find(f"row:{rows[i].id}") for i in accepted}
+    def components(use_writer: bool) -> dict[int, str]:
+        uf = _UnionFind()
+        for i in accepted:
+            r = rows[i]
+            node = f"row:{r.id}"
+            uf.find(node)
+            if r.group:
+                uf.union(node, f"group:{r.group}")
+            if r.writer and use_writer:
+                uf.union(node, f"writer:{r.writer}")
+        return {i: uf.find(f"row:{rows[i].id}") for i in accepted}
+
+    comp = components(use_writer=True)
+    wanted = sum(1 for x in ratios if x > 0)
+    if len(set(comp.values())) < wanted and any(rows[i].writer for i in accepted):
+        # one person's handwriting (the usual case) would leave a single group: keep pages apart instead
+        comp = components(use_writer=False)
+        notes.append(f"Too few writers to keep writers apart across {wanted} splits; "
+                     "splits keep pages/documents apart only.")
     pinned: dict[str, set[str]] = defaultdict(set)
     for i in accepted:
         if rows[i].split:
@@ -2292,9 +2301,10 @@ def prepare_image(
 
     img = image.convert("RGB")
     m = family.patch_multiple
-    scale = min(1.0, max_width / img.width, max_height / img.height)
-    w = max(m, min(max_width // m, int(round(img.width * scale / m))) * m)
-    h = max(m, min(max_height // m, int(round(img.height * scale / m))) * m)
+    box_w, box_h = max(m, max_width // m * m), max(m, max_height // m * m)
+    scale = min(1.0, box_w / img.width, box_h / img.height)
+    w = max(m, min(box_w // m, int(round(img.width * scale / m))) * m)
+    h = max(m, min(box_h // m, int(round(img.height * scale / m))) * m)
     if (w, h) != img.size:
         img = img.resize((w, h), Image.Resampling.BICUBIC)
     return img
@@ -2857,7 +2867,7 @@ class SyntheticSet:
     """A synthetic handwriting set on disk, in the table format 01_data reads.
 
     Attributes:
-        labels: ``labels.csv`` (columns image, text, page, writer).
+        labels: ``labels.csv`` (columns image, text, page).
         images_dir: Folder of the PNG line images.
         n_lines: Number of lines.
         fonts: Font files used (empty: Pillow's bundled font).
@@ -2885,7 +2895,7 @@ def make_synthetic_lines(
     Each line is a phrase from a small closed vocabulary rendered by
     :func:`render_line` with its own random style; every ``lines_per_page``
     lines share a page id (so grouped splits have pages to keep together) and
-    a writer (a font). An existing set made with the same settings is reused;
+    a font. An existing set made with the same settings is reused;
     one made with other settings is never overwritten.
 
     Args:
@@ -2934,7 +2944,7 @@ def make_synthetic_lines(
     order: list[str] = []
     with open(tmp / "labels.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["image", "text", "page", "writer"])
+        writer.writerow(["image", "text", "page"])
         for i in tqdm(range(n_lines), desc="rendering", unit="line", disable=not progress):
             if not order:
                 order = list(phrases)
@@ -2946,7 +2956,7 @@ def make_synthetic_lines(
             img = render_line(text, rng, page_fonts, height)
             name = f"line_{i:05d}.png"
             img.save(tmp / "images" / name)
-            writer.writerow([f"images/{name}", text, f"page_{page:04d}", Path(page_fonts[0]).stem if page_fonts else "default"])
+            writer.writerow([f"images/{name}", text, f"page_{page:04d}"])
     (tmp / "synthetic.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp.rename(out)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[quickstart] tiny model: {model_dir}", flush=True)
     if args.only_model:
         return 0
-    out_dir = NOTEBOOKS / "executed" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = helpers.project_path("notebooks/executed") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = helpers.new_run_dir("quickstart")
     run_notebook("01_data", out_dir, dict(

@@ -146,4 +146,4 @@ def test_synthetic_lines_are_reproducible_and_kept(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         helpers.make_synthetic_lines(tmp_path / "a", 7, seed=5)  # other settings: never overwritten
     rows = a.labels.read_text().splitlines()
-    assert rows[0] == "image,text,page,writer" and len(rows) == 7
+    assert rows[0] == "image,text,page" and len(rows) == 7
