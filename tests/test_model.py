@@ -147,3 +147,20 @@ def test_synthetic_lines_are_reproducible_and_kept(tmp_path: Path) -> None:
         helpers.make_synthetic_lines(tmp_path / "a", 7, seed=5)  # other settings: never overwritten
     rows = a.labels.read_text().splitlines()
     assert rows[0] == "image,text,page" and len(rows) == 7
+
+
+def test_unsloth_branch_imports() -> None:
+    """The pinned stack installs with Unsloth and the GPU branch's imports resolve (CPU import check only)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from unsloth import FastVisionModel; import unsloth, trl, transformers; "
+        "assert hasattr(FastVisionModel, 'get_peft_model') and hasattr(FastVisionModel, 'for_inference'); "
+        "print(unsloth.__version__, trl.__version__, transformers.__version__)"
+    )
+    env = {**os.environ, "UNSLOTH_ALLOW_CPU": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == ["2026.10.5", "1.15.0", "5.17.0"]

@@ -1,0 +1,108 @@
+"""Every notebook, executed headless through papermill at tiny size, in the order a user runs them.
+
+Assertions are on what the notebooks wrote (the contracts in README.md), not only on "it ran".
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+import helpers
+
+NOTEBOOKS = helpers.PROJECT_ROOT / "notebooks"
+
+
+def run(name: str, out_dir: Path, **parameters) -> nbformat.NotebookNode:
+    out = out_dir / f"{name}.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters, cwd=str(NOTEBOOKS),
+        kernel_name="python3", progress_bar=False, execution_timeout=600,
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def outputs(nb: nbformat.NotebookNode, mime: str) -> str:
+    return "\n".join(
+        str(o.get("data", {}).get(mime, "")) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_committed_notebooks_are_clean() -> None:
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), path
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path}: exactly one cell tagged parameters"
+        for line in tagged[0].source.splitlines():
+            assert "  # " in line, f"{path}: every parameter has a comment: {line!r}"
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"), path
+
+
+@pytest.mark.slow
+def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> None:
+    # 01_data: synthetic lines -> processed set + report + rejected.csv
+    nb1 = run("01_data", tmp_path, source=helpers.DEMO_SOURCE, dataset_name="nbtest", synthetic_lines=48, seed=0)
+    processed = home / "data" / "processed" / "nbtest"
+    report = json.loads((processed / "report.json").read_text(encoding="utf-8"))
+    assert report["n_rows"] == 48 and report["n_accepted"] == 48
+    assert all(report["split_sizes"][s] > 0 for s in ("train", "validation", "test"))
+    assert next(csv.reader(open(processed / "rejected.csv", encoding="utf-8"))) == ["source", "line", "image", "reason", "fix"]
+    assert "image/png" in str([o.get("data", {}).keys() for c in nb1.cells for o in c.get("outputs", [])])
+
+    # raw inputs are read, never written; an existing set is kept unless overwrite=True
+    raw = home / "data" / "raw" / "synthetic"
+    before = tree_digest(raw)
+    with pytest.raises(pm.PapermillExecutionError, match="FileExistsError"):
+        run("01_data", tmp_path, source=helpers.DEMO_SOURCE, dataset_name="nbtest", synthetic_lines=48)
+    run("01_data", tmp_path, source=helpers.DEMO_SOURCE, dataset_name="nbtest", synthetic_lines=48, overwrite=True)
+    assert tree_digest(raw) == before
+
+    # 02_finetune: adapter + run.json; a second run with the same name gets its own folder
+    common = dict(model_name=str(tiny_qwen25), dataset_name="nbtest", max_steps=6, batch_size=4, grad_accum=1,
+                  max_image_height=32, max_image_width=256, eval_lines=4, learning_rate=1e-3)
+    run("02_finetune", tmp_path, run_name="nb", **common)
+    first = home / "adapters" / "nb"
+    assert (first / "adapter_config.json").exists() and (first / "adapter_model.safetensors").exists()
+    info = json.loads((first / "run.json").read_text(encoding="utf-8"))
+    assert info["base_model"] == str(tiny_qwen25) and info["backend"] == "transformers"
+    assert "no CUDA GPU" in info["backend_reason"]
+    assert info["parameters"]["max_steps"] == 6 and info["parameters"]["lora_r"] == 16
+    assert info["metrics"]["steps"] == 6 and info["metrics"]["train_loss"] > 0
+    assert len(info["dataset"]["fingerprint"]) == 16 and info["versions"]["transformers"]
+    assert 0 <= info["validation"]["cer"] and info["validation"]["lines"] == 4
+    assert info["started"] <= info["finished"]
+    first_files = tree_digest(first)
+    run("02_finetune", tmp_path, run_name="nb", **{**common, "learning_rate": 3e-3})
+    assert tree_digest(first) == first_files
+    second = json.loads((home / "adapters" / "nb-2" / "run.json").read_text(encoding="utf-8"))
+    assert second["parameters"]["learning_rate"] == 3e-3
+
+    # 03_evaluate: base + both runs on the test split, files per the contract, diffs and inspector inline
+    nb3 = run("03_evaluate", tmp_path, dataset_name="nbtest", split="test", adapters="all", n_bootstrap=200)
+    (eval_dir,) = sorted((home / "adapters" / "evaluations").glob("nbtest-test-*"))
+    with open(eval_dir / "predictions.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert set(rows[0]) >= {"id", "system", "reference", "prediction", "cer"}
+    assert {r["system"] for r in rows} == {"base", "nb", "nb-2"}
+    metrics = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["systems"]) == {"base", "nb", "nb-2"} and len(metrics["bootstrap"]) == 3
+    assert (home / "adapters" / "evaluations" / "comparison.csv").exists()
+    html = outputs(nb3, "text/html")
+    assert "data:image/png;base64" in html and ("<del" in html or "<ins" in html or "CER" in html)
+    assert "application/vnd.jupyter.widget-view+json" in str([o.get("data", {}).keys() for c in nb3.cells for o in c.get("outputs", [])])
+
+    # 04_demo: image in, text out
+    nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_images=2)
+    demo = outputs(nb4, "text/html")
+    assert demo.count("<img") == 2 and "recognised text" in demo
