@@ -9,7 +9,7 @@ What it shows is the workflow, not real accuracy: a random tiny model learns to
 tell apart the few phrases of the synthetic vocabulary, it does not learn to
 read. Real accuracy needs a pretrained checkpoint on a GPU (see README.md).
 
-    python scripts/quickstart.py            # the default (about 5-8 minutes on 2 CPU cores)
+    python scripts/quickstart.py            # the default (about 4 minutes on 2 CPU cores)
     python scripts/quickstart.py --steps 50 # a faster smoke run
 """
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", default="qwen2_5_vl", choices=sorted(helpers.FAMILIES), help="tiny model architecture")
     parser.add_argument("--lines", type=int, default=600, help="synthetic lines to generate")
-    parser.add_argument("--steps", type=int, default=700, help="optimiser steps in 02_finetune")
+    parser.add_argument("--steps", type=int, default=2500, help="optimiser steps in 02_finetune")
     parser.add_argument("--only-model", action="store_true", help="just build the tiny model and stop")
     args = parser.parse_args(argv)
 

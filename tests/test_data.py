@@ -629,12 +629,14 @@ def test_split_groups_ratios_roughly_followed():
     assert counts == {"train": 800, "validation": 100, "test": 100}
 
 
-def _grouped_set(d: Path, n=40) -> Path:
+def _grouped_set(d: Path, n=40, writers: bool = True) -> Path:
     rng = random.Random(5)
     rows = []
     for i in range(n):
         line_image(d / f"{i}.png", i)
-        rows.append((f"{i}.png", f"t{i} {chr(0x61 + i % 26)}", f"page{rng.randrange(10)}", f"w{rng.randrange(6)}"))
+        page = rng.randrange(10)
+        writer = f"w{page % 5}" if writers else "w0"  # each writer wrote two pages (or one writer wrote all)
+        rows.append((f"{i}.png", f"t{i} {chr(0x61 + i % 26)}", f"page{page}", writer))
     return write_table(d, rows, header=("image", "text", "page", "author"))
 
 
@@ -652,6 +654,22 @@ def test_pages_and_writers_never_straddle(tmp_path):
             s = split_of[f"labels.csv:{line_no}"]
             assert seen.setdefault(rec[key], s) == s
     assert len(rows) == 40
+    assert all(len(dsd[s]) > 0 for s in ("train", "validation", "test"))
+
+
+def test_single_writer_still_splits_by_page(tmp_path):
+    """One person's handwriting (the usual case): pages are kept apart, and the report says writers could not be."""
+    src = _grouped_set(tmp_path / "in", writers=False)
+    report = run(src, tmp_path, seed=0)
+    dsd = load_processed("ds", tmp_path / "out")
+    with open(src, encoding="utf-8", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    split_of = {r["id"]: s for s in dsd for r in dsd[s]}
+    seen = {}
+    for line_no, rec in enumerate(table, start=2):
+        assert seen.setdefault(rec["page"], split_of[f"labels.csv:{line_no}"]) == split_of[f"labels.csv:{line_no}"]
+    assert all(len(dsd[s]) > 0 for s in ("train", "validation", "test"))
+    assert any("writers apart" in note for note in report.notes)
 
 
 def test_determinism_by_seed(tmp_path):

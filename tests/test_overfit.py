@@ -17,7 +17,7 @@ import helpers
 
 
 @pytest.mark.slow
-def test_tiny_model_memorises_16_lines(tiny_model: Path, synthetic: helpers.SyntheticSet, home: Path) -> None:
+def test_tiny_model_memorises_16_lines(tiny_model: Path, synthetic: helpers.SyntheticSet, tmp_path: Path) -> None:
     rows = synthetic.labels.read_text(encoding="utf-8").splitlines()[1:17]
     files = [str(synthetic.labels.parent / r.split(",")[0]) for r in rows]
     texts = [r.split(",")[1] for r in rows]
@@ -30,7 +30,7 @@ def test_tiny_model_memorises_16_lines(tiny_model: Path, synthetic: helpers.Synt
         max_steps=500, learning_rate=3e-3, batch_size=8, grad_accum=1, warmup_steps=0,
         scheduler="constant", max_image_height=32, max_image_width=512, logging_steps=50, seed=0,
     )
-    run_dir = helpers.new_run_dir(f"overfit-{loaded.family.name}", home / "adapters")
+    run_dir = helpers.new_run_dir(f"overfit-{loaded.family.name}", tmp_path)
     t0 = time.perf_counter()
     result = helpers.train_adapter(loaded, train, settings, run_dir, lora=lora)
     images = list(train["image"])
