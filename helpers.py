@@ -1979,23 +1979,22 @@ def build_tiny_model(
         min_pixels=(2 * patch) ** 2,
         max_pixels=(2 * patch) ** 2 * 256,
     )
+    vision = dict(
+        depth=layers,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_heads=heads,
+        out_hidden_size=hidden_size,
+        patch_size=patch,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+    )
     if family == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
 
         config = Qwen2_5_VLConfig(
             text_config={**text, "rope_parameters": rope},
-            vision_config=dict(
-                depth=layers,
-                hidden_size=hidden_size,
-                intermediate_size=hidden_size * 2,
-                num_heads=heads,
-                out_hidden_size=hidden_size,
-                patch_size=patch,
-                spatial_merge_size=2,
-                temporal_patch_size=2,
-                window_size=4 * patch,
-                fullatt_block_indexes=[layers - 1],
-            ),
+            vision_config={**vision, "window_size": 4 * patch, "fullatt_block_indexes": [layers - 1]},
             **tokens,
         )
         video = Qwen2VLVideoProcessor(patch_size=patch)
@@ -2007,18 +2006,7 @@ def build_tiny_model(
 
         config = Qwen3VLConfig(
             text_config={**text, "head_dim": head_dim, "rope_parameters": {**rope, "mrope_interleaved": True}},
-            vision_config=dict(
-                depth=layers,
-                hidden_size=hidden_size,
-                intermediate_size=hidden_size * 2,
-                num_heads=heads,
-                out_hidden_size=hidden_size,
-                patch_size=patch,
-                spatial_merge_size=2,
-                temporal_patch_size=2,
-                num_position_embeddings=256,
-                deepstack_visual_indexes=[0],
-            ),
+            vision_config={**vision, "num_position_embeddings": 256, "deepstack_visual_indexes": [0]},
             **tokens,
         )
         video = Qwen3VLVideoProcessor(patch_size=patch)
@@ -2767,7 +2755,7 @@ DEMO_PHRASES: tuple[str, ...] = (
 #: Folders searched for handwriting-style fonts (Debian's font packages and the user's own).
 FONT_DIRS: tuple[str, ...] = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts")
 
-#: File-name fragments of handwriting-style fonts (GUIDE: Debian's OFL handwriting fonts).
+#: File-name fragments of handwriting-style fonts (Debian's OFL handwriting font packages and common names).
 HANDWRITING_FONT_HINTS: tuple[str, ...] = (
     "dkg", "breip", "bwht", "dancing", "ecolier", "femkeklaver", "humor", "kaushan", "kristi",
     "rufscript", "comicneue", "comic", "klee", "hand", "script",

@@ -149,7 +149,7 @@ def test_synthetic_lines_are_reproducible_and_kept(tmp_path: Path) -> None:
     assert rows[0] == "image,text,page" and len(rows) == 7
 
 
-def test_unsloth_branch_imports() -> None:
+def test_unsloth_branch_imports(tmp_path: Path) -> None:
     """The pinned stack installs with Unsloth and the GPU branch's imports resolve (CPU import check only)."""
     import os
     import subprocess
@@ -161,6 +161,7 @@ def test_unsloth_branch_imports() -> None:
         "print(unsloth.__version__, trl.__version__, transformers.__version__)"
     )
     env = {**os.environ, "UNSLOTH_ALLOW_CPU": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    # run in a scratch folder: importing Unsloth writes a compiled cache into the working directory
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-3:] == ["2026.10.5", "1.15.0", "5.17.0"]
