@@ -2377,7 +2377,7 @@ class TrainSettings:
         max_image_width: Widest line image fed to the model, in pixels.
         max_image_height: Tallest line image fed to the model, in pixels.
         seed: Seed of data order and dropout.
-        logging_steps: Log the loss every this many steps.
+        logging_steps: Log the loss every this many steps (0: about 50 points per run).
     """
 
     max_steps: int = 60
@@ -2391,7 +2391,7 @@ class TrainSettings:
     max_image_width: int = 1024
     max_image_height: int = 128
     seed: int = 3407
-    logging_steps: int = 1
+    logging_steps: int = 0
 
 
 @dataclass
@@ -2458,6 +2458,31 @@ def _trainer_class() -> type:
     return InkwellSFTTrainer
 
 
+def _use_loss_bar(trainer: Any) -> None:
+    """Replace the trainer's progress output by one tqdm bar that shows the latest loss."""
+    from tqdm.auto import tqdm
+    from transformers import PrinterCallback, TrainerCallback
+
+    class _LossBar(TrainerCallback):
+        bar: Any = None
+
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.bar = tqdm(total=state.max_steps, desc="training", unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.bar.close()
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(_LossBar())
+
+
 def train_adapter(
     loaded: LoadedModel,
     train_dataset: "datasets.Dataset",
@@ -2499,6 +2524,7 @@ def train_adapter(
     started = _dt.datetime.now().astimezone()
     cuda = loaded.device == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
+    log_every = settings.logging_steps or (max(1, settings.max_steps // 50) if settings.max_steps > 0 else 10)
     args = SFTConfig(
         output_dir=str(partial / "checkpoints"),
         per_device_train_batch_size=settings.batch_size,
@@ -2509,7 +2535,7 @@ def train_adapter(
         lr_scheduler_type=settings.scheduler,
         warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay,
-        logging_steps=settings.logging_steps,
+        logging_steps=log_every,
         seed=settings.seed,
         data_seed=settings.seed,
         bf16=bf16,
@@ -2521,7 +2547,8 @@ def train_adapter(
         dataset_kwargs={"skip_prepare_dataset": True},
         max_length=None,
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        dataloader_pin_memory=cuda,
+        disable_tqdm=True,  # one compact bar from _LossBar instead of a table row per logged step
         # Unsloth applies its own checkpointing on the GPU; on a CPU it only costs time
         gradient_checkpointing=False,
     )
@@ -2539,6 +2566,7 @@ def train_adapter(
         data_collator=collator,
         processing_class=loaded.processor,
     )
+    _use_loss_bar(trainer)
     t0 = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - t0
@@ -4234,10 +4262,11 @@ def run_context(dataset_name: str, data: "datasets.DatasetDict", parameters: dic
 def describe_training(result: TrainResult) -> str:
     """A short summary of a finished run."""
     m = result.run_info["metrics"]
+    last = m["final_logged_loss"]
     return (
         f"Run {result.run_dir.name}: {m['steps']} steps in {m['train_seconds']:.0f} s on "
         f"{result.run_info['device']} ({result.run_info['backend']}), mean training loss {m['train_loss']:.4f}, "
-        f"last logged loss {m['final_logged_loss']}.\nSaved to {result.run_dir}"
+        f"last logged loss {'n/a' if last is None else f'{last:.4f}'}.\nSaved to {result.run_dir}"
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.figure
 import numpy as np
 import pytest
+from hypothesis import given, settings as hyp_settings, strategies as st
 from PIL import Image, ImageDraw
 
 import helpers as ds
@@ -811,3 +812,24 @@ def test_display_helpers(tmp_path):
     assert thumbs.count("data:image/png;base64,") == 2  # the two conflicting copies of l0.png
     assert "labels.csv:12" in thumbs
     assert rejected_summary_html(DataReport(tmp_path, "table", 0, 0, 0, 0, {}, {}, "", {}, [])).startswith("<p>")
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(
+    groups=st.lists(st.sampled_from([f"page{i}" for i in range(30)]), min_size=1, max_size=120),
+    seed=st.integers(0, 10_000),
+    ratios=st.sampled_from([(0.8, 0.1, 0.1), (0.6, 0.2, 0.2), (1.0, 0.0, 0.0), (0.5, 0.5, 0.0)]),
+)
+def test_split_groups_property(groups, seed, ratios):
+    """For any input: no group in two splits, same answer for the same seed, and no split that should be empty filled."""
+    splits = split_groups(groups, ratios, seed)
+    assert len(splits) == len(groups)
+    where = {}
+    for g, s in zip(groups, splits):
+        assert where.setdefault(g, s) == s
+    assert splits == split_groups(groups, ratios, seed)
+    for name, ratio in zip(("train", "validation", "test"), ratios):
+        if ratio == 0:
+            assert name not in splits
+    if len(set(groups)) >= 3 and all(r > 0 for r in ratios):
+        assert set(splits) == {"train", "validation", "test"}
