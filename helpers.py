@@ -2149,7 +2149,10 @@ def load_model(
             device = "cuda"
             kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             kwargs["device_map"] = {"": 0}
-            if use_4bit:
+            from transformers import AutoConfig
+
+            prequantized = getattr(AutoConfig.from_pretrained(source), "quantization_config", None) is not None
+            if use_4bit and not prequantized:  # a *-bnb-4bit checkpoint brings its own quantization
                 from transformers import BitsAndBytesConfig
 
                 kwargs["quantization_config"] = BitsAndBytesConfig(
