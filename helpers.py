@@ -2172,7 +2172,8 @@ def _model_source(model_name: str) -> str:
     local = project_path(model_name)
     if local.is_dir():
         return str(local)
-    if model_name.startswith((".", "/", "~")) or os.sep in model_name.strip("/").replace("/", "", 1):
+    # a hub id is "owner/name"; anything with a path prefix, more parts or backslashes is meant as a folder
+    if model_name.startswith((".", "/", "~")) or model_name.count("/") > 1 or "\\" in model_name:
         raise FileNotFoundError(
             f"Model folder {local} does not exist. Build the tiny test model with "
             "`python scripts/quickstart.py --only-model` or give a hub id such as "
@@ -4289,23 +4290,11 @@ def quick_validation(
     """
     if n_lines <= 0 or len(split) == 0:
         return {}
-    import jiwer
-
     lines = take_lines(split, n_lines)
     refs = list(lines["text"])
-    preds = predict_lines(
-        loaded,
-        list(lines["image"]),
-        max_new_tokens=max_new_tokens_for(loaded.processor, refs),
-        max_image_width=settings.max_image_width,
-        max_image_height=settings.max_image_height,
-    )
-    hyps = [p.text for p in preds]
-    summary = {
-        "lines": len(refs),
-        "cer": round(float(jiwer.cer(refs, hyps)), 4),
-        "wer": round(float(jiwer.wer(refs, hyps)), 4),
-    }
+    hyps = [p.text for p in _decode(loaded, list(lines["image"]), settings, max_new_tokens_for(loaded.processor, refs))]
+    metrics = system_metrics("validation", score_lines(list(lines["id"]), refs, hyps))
+    summary = {"lines": len(refs), "cer": round(metrics.cer, 4), "wer": round(metrics.wer, 4)}
     update_run_info(run_dir, validation=summary)
     summary["examples"] = [{"reference": r, "prediction": h} for r, h in list(zip(refs, hyps))[:5]]
     return summary
@@ -4391,25 +4380,26 @@ def predict_systems(
     images = list(lines["image"])
     limit = max_new_tokens_for(loaded.processor, refs)
     out: dict[str, list[Prediction]] = {}
-    first = runs[0] if runs else None
-    if include_base:
-        s = _run_settings(first)
-        out["base"] = predict_lines(
-            loaded, images, batch_size=batch_size, max_new_tokens=limit,
-            max_image_width=s.max_image_width, max_image_height=s.max_image_height,
-        )
+    if include_base:  # with the image limits of the first run, so the base sees what the adapters see
+        out["base"] = _decode(loaded, images, _run_settings(runs[0] if runs else None), limit, batch_size)
     for run in runs:
         if isinstance(loaded.model, PeftModel):
             loaded.model.load_adapter(str(run), adapter_name=run.name)
             loaded.model.set_adapter(run.name)
         else:
             loaded.model = PeftModel.from_pretrained(loaded.model, str(run), adapter_name=run.name)
-        s = _run_settings(run)
-        out[run.name] = predict_lines(
-            loaded, images, batch_size=batch_size, max_new_tokens=limit,
-            max_image_width=s.max_image_width, max_image_height=s.max_image_height,
-        )
+        out[run.name] = _decode(loaded, images, _run_settings(run), limit, batch_size)
     return out
+
+
+def _decode(
+    loaded: LoadedModel, images: Sequence["PILImage.Image"], settings: TrainSettings, max_new_tokens: int, batch_size: int = 8
+) -> list[Prediction]:
+    """:func:`predict_lines` with the image limits a run was trained with."""
+    return predict_lines(
+        loaded, images, batch_size=batch_size, max_new_tokens=max_new_tokens,
+        max_image_width=settings.max_image_width, max_image_height=settings.max_image_height,
+    )
 
 
 def texts_of(predictions: dict[str, list[Prediction]]) -> dict[str, list[str]]:
@@ -4512,10 +4502,7 @@ def read_images(reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 
     from PIL import Image, ImageOps
 
     images = [ImageOps.exif_transpose(Image.open(f)).convert("RGB") for f in files]
-    preds = predict_lines(
-        reader.loaded, images, batch_size=batch_size, max_new_tokens=max_new_tokens,
-        max_image_width=reader.settings.max_image_width, max_image_height=reader.settings.max_image_height,
-    )
+    preds = _decode(reader.loaded, images, reader.settings, max_new_tokens, batch_size)
     return [Reading(f, p.text, p.stopped_by_guard or p.hit_limit) for f, p in zip(files, preds)]
 
 
