@@ -2249,7 +2249,10 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
 
 
 def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> LoadedModel:
-    """Attach a trained adapter (``adapters/<run>/``) to a freshly loaded base model.
+    """Attach a trained adapter (``adapters/<run>/``) to a base model and make it the active one.
+
+    On a model that already carries adapters, the new one is added under the
+    run's name and switched to, so one base serves several runs in turn.
 
     Raises:
         FileNotFoundError: The folder holds no ``adapter_config.json``.
@@ -2262,7 +2265,11 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
             f"{path} holds no adapter_config.json. Pass a run folder written by 02_finetune, "
             "e.g. 'adapters/my-run'."
         )
-    loaded.model = PeftModel.from_pretrained(loaded.model, str(path))
+    if isinstance(loaded.model, PeftModel):
+        loaded.model.load_adapter(str(path), adapter_name=path.name)
+        loaded.model.set_adapter(path.name)
+    else:
+        loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=path.name)
     return loaded
 
 
@@ -2295,8 +2302,9 @@ def prepare_image(
     m = family.patch_multiple
     box_w, box_h = max(m, max_width // m * m), max(m, max_height // m * m)
     scale = min(1.0, box_w / img.width, box_h / img.height)
-    w = max(m, min(box_w // m, int(round(img.width * scale / m))) * m)
-    h = max(m, min(box_h // m, int(round(img.height * scale / m))) * m)
+    # scaled sides are at most box_w / box_h, both multiples of m, so rounding never crosses the limit
+    w = max(m, int(round(img.width * scale / m)) * m)
+    h = max(m, int(round(img.height * scale / m)) * m)
     if (w, h) != img.size:
         img = img.resize((w, h), Image.Resampling.BICUBIC)
     return img
@@ -4373,8 +4381,6 @@ def predict_systems(
     Returns:
         ``{"base": [...], "<run name>": [...], ...}`` in the order given.
     """
-    from peft import PeftModel
-
     loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False)
     refs = list(lines["text"])
     images = list(lines["image"])
@@ -4383,11 +4389,7 @@ def predict_systems(
     if include_base:  # with the image limits of the first run, so the base sees what the adapters see
         out["base"] = _decode(loaded, images, _run_settings(runs[0] if runs else None), limit, batch_size)
     for run in runs:
-        if isinstance(loaded.model, PeftModel):
-            loaded.model.load_adapter(str(run), adapter_name=run.name)
-            loaded.model.set_adapter(run.name)
-        else:
-            loaded.model = PeftModel.from_pretrained(loaded.model, str(run), adapter_name=run.name)
+        load_adapter(loaded, run)
         out[run.name] = _decode(loaded, images, _run_settings(run), limit, batch_size)
     return out
 
@@ -4499,8 +4501,6 @@ class Reading:
 
 def read_images(reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 128, batch_size: int = 8) -> list[Reading]:
     """Transcribe image files with a :class:`Reader`."""
-    from PIL import Image, ImageOps
-
     images = [ImageOps.exif_transpose(Image.open(f)).convert("RGB") for f in files]
     preds = _decode(reader.loaded, images, reader.settings, max_new_tokens, batch_size)
     return [Reading(f, p.text, p.stopped_by_guard or p.hit_limit) for f, p in zip(files, preds)]
@@ -4508,10 +4508,6 @@ def read_images(reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 
 
 def render_readings_html(readings: Sequence[Reading]) -> str:
     """A table: each image beside the text read from it (flagged when decoding looped or hit the limit)."""
-    import html as _html
-
-    from PIL import Image
-
     rows = []
     for r in readings:
         with Image.open(r.path) as im:
@@ -4519,8 +4515,8 @@ def render_readings_html(readings: Sequence[Reading]) -> str:
         flag = " <b title='stopped by the repetition guard or the length limit'>[check]</b>" if r.flagged else ""
         rows.append(
             f"<tr><td style='padding:4px'><img src='{uri}' style='max-width:480px'><br>"
-            f"<small>{_html.escape(r.path.name)}</small></td>"
-            f"<td style='padding:4px;font-family:monospace;font-size:1.1em'>{_html.escape(r.text)}{flag}</td></tr>"
+            f"<small>{html.escape(r.path.name)}</small></td>"
+            f"<td style='padding:4px;font-family:monospace;font-size:1.1em'>{html.escape(r.text)}{flag}</td></tr>"
         )
     return "<table><tr><th>image</th><th>recognised text</th></tr>" + "".join(rows) + "</table>"
 

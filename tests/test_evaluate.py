@@ -1,7 +1,6 @@
 """Tests for the evaluation section; expected values are computed by hand."""
 
 import json
-import math
 
 import matplotlib
 
@@ -17,7 +16,6 @@ from matplotlib.figure import Figure
 
 from helpers import (
     BootstrapResult,
-    Evaluation,
     LineScore,
     RepetitionStopper,
     SystemMetrics,
