@@ -1,7 +1,7 @@
 """Benchmark prepare_dataset against a bare PIL open+convert loop over the same line images.
 
 Usage:
-    python bench_data.py --n 5000 --workdir /tmp/inkwell-bench
+    python scripts/bench_data.py --n 5000 --workdir /tmp/inkwell-bench
 """
 
 import argparse
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-import helpers
+import inkwell.data
 from helpers import prepare_dataset
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--serial", action="store_true", help="validate in-process (no worker pool)")
     args = parser.parse_args()
     if args.serial:
-        helpers._PARALLEL_MIN_FILES = 10**12
+        inkwell.data.PARALLEL_MIN_FILES = 10**12
 
     inputs = args.workdir / "raw"
     if not (inputs / "labels.csv").exists() or len(list(inputs.glob("*.png"))) != args.n:

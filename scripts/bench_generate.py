@@ -32,7 +32,7 @@ def main() -> None:
         loaded = helpers.load_model(str(model_dir))
         rng = random.Random(0)
         images = [helpers.render_line(rng.choice(helpers.DEMO_PHRASES), rng) for _ in range(args.lines)]
-        kwargs = dict(max_new_tokens=args.max_new_tokens, max_image_height=32, max_image_width=512,
+        kwargs = dict(max_new_tokens=args.max_new_tokens, limits=helpers.ImageLimits(512, 32),
                       repetition_guard=False, progress=False)
         helpers.predict_lines(loaded, images[:8], batch_size=8, **kwargs)  # warm-up
         rates, outputs = {}, {}

@@ -1,348 +1,33 @@
-"""Tests for the data section: formats, validation, grouped splits, output contract, display helpers."""
+"""Tests for inkwell.data: validation and rejection reasons, image modes, grouped splits, output contract."""
 
 import csv
-import hashlib
 import json
 import os
 import random
-import struct
-import zlib
 from pathlib import Path
 
-import matplotlib.figure
 import numpy as np
 import pytest
-from hypothesis import given, settings as hyp_settings, strategies as st
+from builders import (
+    PAGE_NS,
+    huge_png_header,
+    line_image,
+    page_image,
+    page_xml,
+    reasons,
+    run,
+    simple_set,
+    tree_hash,
+    write_table,
+)
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-import helpers as ds
-from helpers import (DataFormatError, DataReport, char_frequencies, data_histograms, detect_format,
-                          load_processed, prepare_dataset, read_rows, rejected_summary_html,
-                          rejected_thumbnails_html, sample_grid, split_groups)
-
-# ---------------------------------------------------------------------------
-# fixture builders
-# ---------------------------------------------------------------------------
-
-
-def line_image(path: Path, k: int = 0, size=(200, 40), mode="RGB", fmt=None, **save_kw) -> Path:
-    """White image with a black rectangle whose position depends on k (so images differ)."""
-    w, h = size
-    img = Image.new("RGB", size, "white")
-    x0 = 5 + (k * 7) % max(1, w - 40)
-    ImageDraw.Draw(img).rectangle([x0, h // 4, x0 + 20 + k % 5, 3 * h // 4], fill="black")
-    if mode != "RGB":
-        img = img.convert(mode)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format=fmt, **save_kw)
-    return path
-
-
-def write_table(folder: Path, rows, name="labels.csv", encoding="utf-8", delimiter=",",
-                header=("image", "text")) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    with open(path, "w", encoding=encoding, newline="") as fh:
-        w = csv.writer(fh, delimiter=delimiter)
-        if header:
-            w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
-def simple_set(folder: Path, n=3, texts=None) -> Path:
-    texts = texts or [f"line {i}" for i in range(n)]
-    for i in range(n):
-        line_image(folder / f"l{i}.png", i)
-    return write_table(folder, [(f"l{i}.png", t) for i, t in enumerate(texts)])
-
-
-def tree_hash(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def huge_png_header(path: Path, w=100_000, h=100_000) -> Path:
-    """A PNG whose header claims a gigantic size (decompression-bomb guard test)."""
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-    raw = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-    raw += chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b"")
-    path.write_bytes(raw)
-    return path
-
-
-PAGE_NS = {
-    "2013": "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15",
-    "2019": "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15",
-}
-
-
-def page_image(path: Path, size=(400, 300)) -> Path:
-    img = Image.new("RGB", size, "white")
-    d = ImageDraw.Draw(img)
-    d.rectangle([20, 20, 220, 60], fill="black")
-    d.rectangle([20, 100, 300, 140], fill=(40, 40, 40))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
-
-
-def page_xml(folder: Path, version="2019", name="page.xml", image="page.png") -> Path:
-    ns = PAGE_NS[version]
-    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<PcGts xmlns="{ns}"><Metadata><Creator>t</Creator></Metadata>
-<Page imageFilename="{image}" imageWidth="400" imageHeight="300">
- <TextRegion id="r1"><Coords points="0,0 400,0 400,300 0,300"/>
-  <TextLine id="l1"><Coords points="10,10 230,10 230,70 10,70"/>
-   <Word id="w1"><TextEquiv><Unicode>ignored</Unicode></TextEquiv></Word>
-   <TextEquiv><Unicode>Erste Zeile</Unicode></TextEquiv></TextLine>
-  <TextLine id="l2"><Coords points="10,90 310,90 310,150 10,150"/>
-   <TextEquiv><Unicode>Zweite &amp; Zeile</Unicode></TextEquiv></TextLine>
- </TextRegion></Page></PcGts>"""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(xml, encoding="utf-8")
-    return folder / name
-
-
-def alto_xml(folder: Path, name="page.xml", image="page.png") -> Path:
-    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#">
- <Description><MeasurementUnit>pixel</MeasurementUnit>
-  <sourceImageInformation><fileName>{image}</fileName></sourceImageInformation></Description>
- <Layout><Page ID="p1" WIDTH="400" HEIGHT="300"><PrintSpace>
-  <TextBlock ID="b1">
-   <TextLine ID="l1" HPOS="10" VPOS="10" WIDTH="220" HEIGHT="60">
-    <Shape><Polygon POINTS="10,10 230,10 230,70 10,70"/></Shape>
-    <String CONTENT="Hello"/><SP/><String CONTENT="world"/></TextLine>
-   <TextLine ID="l2" HPOS="10" VPOS="90" WIDTH="300" HEIGHT="60">
-    <String CONTENT="boxed"/><SP/><String CONTENT="line"/></TextLine>
-  </TextBlock></PrintSpace></Page></Layout></alto>"""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(xml, encoding="utf-8")
-    return folder / name
-
-
-def rotated_quad(cx, cy, w, h, deg):
-    a = np.deg2rad(deg)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    corners = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
-    return [[float(x), float(y)] for x, y in corners @ rot.T + [cx, cy]]
-
-
-def paddle_det_set(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    img = Image.new("RGB", (400, 300), "white")
-    quad = rotated_quad(200, 150, 160, 40, 20)
-    inner = rotated_quad(200, 150, 120, 20, 20)
-    ImageDraw.Draw(img).polygon([tuple(p) for p in inner], fill="black")
-    img.save(folder / "page.png")
-    regions = [{"transcription": "tilted", "points": quad, "difficult": False},
-               {"transcription": "###", "points": [[0, 0], [50, 0], [50, 20], [0, 20]], "difficult": False}]
-    (folder / "Label.txt").write_text("page.png\t" + json.dumps(regions) + "\n", encoding="utf-8")
-    return folder / "Label.txt"
-
-
-def build(kind: str, root: Path) -> tuple[Path, int]:
-    """Build a small source of a given kind; return (source, expected accepted rows)."""
-    if kind == "table":
-        simple_set(root)
-        return root / "labels.csv", 3
-    if kind == "paddle_rec":
-        for i in range(3):
-            line_image(root / "img" / f"{i}.png", i)
-        (root / "rec_gt.txt").write_text("".join(f"img/{i}.png\tword {i}\n" for i in range(3)), encoding="utf-8")
-        return root / "rec_gt.txt", 3
-    if kind == "paddle_det":
-        return paddle_det_set(root), 1
-    if kind == "page_xml":
-        page_image(root / "page.png")
-        return page_xml(root / "page"), 2
-    if kind == "alto":
-        page_image(root / "page.png")
-        return alto_xml(root), 2
-    if kind == "jsonl":
-        for i in range(3):
-            line_image(root / f"{i}.png", i)
-        (root / "data.jsonl").write_text(
-            "".join(json.dumps({"file": f"{i}.png", "transcription": f"j{i}"}) + "\n" for i in range(3)),
-            encoding="utf-8")
-        return root / "data.jsonl", 3
-    if kind == "imagefolder":
-        for i in range(3):
-            line_image(root / "train" / f"{i}.png", i)
-        (root / "train" / "metadata.jsonl").write_text(
-            "".join(json.dumps({"file_name": f"{i}.png", "text": f"m{i}"}) + "\n" for i in range(3)),
-            encoding="utf-8")
-        return root, 3
-    raise AssertionError(kind)
-
-
-def run(source, tmp_path: Path, name="ds", **kw) -> DataReport:
-    kw.setdefault("progress", False)
-    return prepare_dataset(source, dataset_name=name, output_root=tmp_path / "out", **kw)
-
-
-def reasons(report: DataReport) -> list[tuple[str, int, str]]:
-    return [(Path(r.source).name, r.line, r.reason) for r in report.rejected]
-
-
-# ---------------------------------------------------------------------------
-# formats and detection
-# ---------------------------------------------------------------------------
-
-CSV_CASES = [
-    # (id, encoding, delimiter, name, texts)
-    ("utf8", "utf-8", ",", "labels.csv", ["alpha", "beta", "gamma"]),
-    ("utf8-bom", "utf-8-sig", ",", "labels.csv", ["ä", "ö", "ü"]),
-    ("utf16-tab", "utf-16", "\t", "labels.txt", ["uno", "dos", "tres"]),
-    ("utf16-comma", "utf-16", ",", "labels.csv", ["x1", "x2", "x3"]),
-    ("cp1251", "cp1251", ";", "labels.csv", ["привет", "мир", "ёжик"]),
-    ("semicolon", "utf-8", ";", "labels.csv", ["a;b", "c", "d"]),
-    ("tab", "utf-8", "\t", "labels.tsv", ["t, 1", "t 2", "t 3"]),
-]
-
-
-@pytest.mark.parametrize("case", CSV_CASES, ids=[c[0] for c in CSV_CASES])
-def test_table_encodings_and_delimiters(tmp_path, case):
-    _, enc, delim, name, texts = case
-    for i in range(3):
-        line_image(tmp_path / f"{i}.png", i)
-    write_table(tmp_path, [(f"{i}.png", t) for i, t in enumerate(texts)], name=name, encoding=enc, delimiter=delim,
-                header=("Image", "Transcription"))
-    rows, rejected, skipped = read_rows(tmp_path / name)
-    assert [r.text for r in rows] == texts
-    assert [r.line for r in rows] == [2, 3, 4]
-    assert rejected == [] and skipped == 0
-    assert detect_format(tmp_path) == "table"
-
-
-def test_table_quoted_newline_backslash_and_uppercase(tmp_path):
-    line_image(tmp_path / "sub" / "a.png", 1)
-    line_image(tmp_path / "sub" / "B.PNG", 2)
-    line_image(tmp_path / "c.png", 3)
-    (tmp_path / "labels.csv").write_text(
-        'filename,label,writer\r\nsub\\a.png,"two\nlines",w1\r\nsub\\b.png,bee,w2\r\nC.png,"say ""hi""",w3\r\n',
-        encoding="utf-8")
-    rows, rejected, _ = read_rows(tmp_path / "labels.csv")
-    assert [(r.line, r.text, r.writer) for r in rows] == [(2, "two\nlines", "w1"), (4, "bee", "w2"),
-                                                         (5, 'say "hi"', "w3")]
-    assert rows[1].resolved.name == "B.PNG"
-    report = run(tmp_path / "labels.csv", tmp_path)
-    assert reasons(report) == [("labels.csv", 2, "control_characters")]
-    assert report.n_accepted == 2
-
-
-@pytest.mark.parametrize("kind", ["table", "paddle_rec", "paddle_det", "page_xml", "alto", "jsonl", "imagefolder"])
-def test_each_format_detects_and_prepares(tmp_path, kind):
-    source, expected = build(kind, tmp_path / "in")
-    assert detect_format(source) == kind
-    report = run(source, tmp_path)
-    assert report.format == kind
-    assert report.n_accepted == expected, report.rejected
-    assert report.n_rows == report.n_accepted + len(report.rejected)
-
-
-@pytest.mark.parametrize("kind,expected", [("table", "table"), ("paddle_rec", "paddle_rec"),
-                                           ("paddle_det", "paddle_det"), ("alto", "alto"),
-                                           ("jsonl", "jsonl"), ("imagefolder", "imagefolder")])
-def test_detect_on_folder(tmp_path, kind, expected):
-    build(kind, tmp_path)
-    assert detect_format(tmp_path) == expected
-
-
-def test_explicit_format_overrides(tmp_path):
-    for i in range(2):
-        line_image(tmp_path / f"{i}.png", i)
-    (tmp_path / "labels.csv").write_text("0.png\tzero\n1.png\tone\n", encoding="utf-8")
-    rows, _, _ = read_rows(tmp_path / "labels.csv", format="paddle_rec")
-    assert [r.text for r in rows] == ["zero", "one"]
-
-
-def test_paddle_det_rotated_quad_and_skipped_region(tmp_path):
-    rows, rejected, skipped = read_rows(paddle_det_set(tmp_path))
-    assert skipped == 1 and rejected == []
-    (row,) = rows
-    assert row.text == "tilted" and row.group == "page.png" and row.line == 1
-    crop = np.asarray(row.resolved.convert("L"))
-    assert crop.shape == (40, 160)
-    assert crop[15:25, 40:120].mean() < 60  # the tilted black bar is upright in the crop
-    assert crop[:4, :].mean() > 200
-    report = run(tmp_path / "Label.txt", tmp_path)
-    assert report.n_skipped_regions == 1 and report.n_accepted == 1
-
-
-@pytest.mark.parametrize("version", ["2013", "2019"])
-def test_page_xml(tmp_path, version):
-    page_image(tmp_path / "page.png")
-    xml = page_xml(tmp_path, version)
-    rows, rejected, _ = read_rows(xml)
-    assert rejected == []
-    assert [(r.line, r.text, r.group) for r in rows] == [(1, "Erste Zeile", "page.png"), (2, "Zweite & Zeile", "page.png")]
-    assert rows[0].resolved.size == (220, 60)
-
-
-def test_page_xml_polygon_mask_is_white_outside(tmp_path):
-    img = Image.new("RGB", (100, 100), "black")
-    img.save(tmp_path / "p.png")
-    (tmp_path / "p.xml").write_text(
-        f'<PcGts xmlns="{PAGE_NS["2019"]}"><Page imageFilename="p.png" imageWidth="100" imageHeight="100">'
-        '<TextRegion><TextLine><Coords points="0,0 60,0 0,60"/><TextEquiv><Unicode>tri</Unicode></TextEquiv>'
-        "</TextLine></TextRegion></Page></PcGts>", encoding="utf-8")
-    (row,) = read_rows(tmp_path / "p.xml")[0]
-    arr = np.asarray(row.resolved)
-    assert arr[2, 2].tolist() == [0, 0, 0] and arr[58, 58].tolist() == [255, 255, 255]
-
-
-def test_alto_with_sp_and_box(tmp_path):
-    page_image(tmp_path / "page.png")
-    rows, rejected, _ = read_rows(alto_xml(tmp_path))
-    assert rejected == []
-    assert [r.text for r in rows] == ["Hello world", "boxed line"]
-    assert rows[1].resolved.size == (300, 60)
-
-
-def test_xml_folder_read_whole(tmp_path):
-    page_image(tmp_path / "a.png")
-    b = Image.open(page_image(tmp_path / "b.png")).convert("RGB")
-    ImageDraw.Draw(b).rectangle([25, 30, 40, 140], fill=(90, 90, 90))  # both lines differ from page a
-    b.save(tmp_path / "b.png")
-    page_xml(tmp_path / "page", "2019", "a.xml", "a.png")
-    page_xml(tmp_path / "page", "2013", "b.xml", "b.png")
-    report = run(tmp_path / "page", tmp_path)
-    assert report.format == "page_xml" and report.n_accepted == 4
-    assert sum(report.groups_per_split.values()) == 2
-
-
-def test_transkribus_layout(tmp_path):
-    doc = tmp_path / "doc"
-    page_image(doc / "page.png")
-    (doc / "mets.xml").write_text('<mets xmlns="http://www.loc.gov/METS/"/>', encoding="utf-8")
-    page_xml(doc / "page", "2013")
-    assert detect_format(doc) == "page_xml"
-    rows, rejected, _ = read_rows(doc)
-    assert rejected == [] and len(rows) == 2 and rows[0].source == str(doc / "page" / "page.xml")
-
-
-def test_ppocrlabel_layout_and_rec_text_in_brackets(tmp_path):
-    label = paddle_det_set(tmp_path / "imgs")
-    label.write_text(label.read_text(encoding="utf-8").replace("page.png", "imgs/page.png"), encoding="utf-8")
-    rows, rejected, skipped = read_rows(label)
-    assert (len(rows), rejected, skipped) == (1, [], 1)
-    line_image(tmp_path / "r" / "a.png")
-    (tmp_path / "r" / "rec.txt").write_text("a.png\t[1]\n", encoding="utf-8")
-    assert detect_format(tmp_path / "r" / "rec.txt") == "paddle_rec"
-
-
-def test_imagefolder_csv_metadata(tmp_path):
-    for i in range(3):
-        line_image(tmp_path / "imgs" / f"{i}.png", i)
-    write_table(tmp_path, [(f"imgs/{i}.png", f"c{i}") for i in range(3)], name="metadata.csv",
-                header=("file_name", "text"))
-    assert detect_format(tmp_path) == "imagefolder"
-    rows, _, _ = read_rows(tmp_path)
-    assert [r.text for r in rows] == ["c0", "c1", "c2"]
-
+import inkwell.data as data_module
+from inkwell.data import load_processed, split_groups
+from inkwell.formats import read_rows
 
 # ---------------------------------------------------------------------------
 # validation: one rejection reason per case
@@ -473,77 +158,9 @@ def test_unknown_split_value_and_bad_region(tmp_path):
 
 def test_missing_page_image_rejects_every_line(tmp_path):
     xml = page_xml(tmp_path, "2019", image="gone.png")
-    rows, rejected, _ = read_rows(xml)
+    res = read_rows(xml)
+    rows, rejected = res.rows, res.rejected
     assert rows == [] and [(r.line, r.reason) for r in rejected] == [(1, "missing_file"), (2, "missing_file")]
-
-
-# ---------------------------------------------------------------------------
-# structural errors raise DataFormatError naming file and line
-# ---------------------------------------------------------------------------
-
-
-def _s_no_image_col(d):
-    write_table(d, [("a", "b")], header=("a", "b"))
-    return d / "labels.csv", "labels.csv, line 1"
-
-
-def _s_no_text_col(d):
-    write_table(d, [("a.png", "b")], header=("image", "notes"))
-    return d / "labels.csv", "labels.csv, line 1"
-
-
-def _s_bad_json(d):
-    (d / "d.jsonl").write_text('{"image": "a.png", "text": "x"}\n\n{"image": "b.png", "text": \n', encoding="utf-8")
-    return d / "d.jsonl", "d.jsonl, line 3"
-
-
-def _s_bad_xml(d):
-    (d / "p.xml").write_text(f'<PcGts xmlns="{PAGE_NS["2019"]}">\n<Page>\n</PcGts>', encoding="utf-8")
-    return d / "p.xml", "p.xml, line 3"
-
-
-def _s_bad_det_json(d):
-    (d / "Label.txt").write_text('a.png\t[{"transcription": "x", "points": [[0,0]]}]\nb.png\t[{oops\n',
-                                 encoding="utf-8")
-    return d / "Label.txt", "Label.txt, line 2"
-
-
-def _s_rec_no_tab(d):
-    (d / "rec.txt").write_text("a.png\tx\nb.png only\n", encoding="utf-8")
-    return d / "rec.txt", "rec.txt, line 2"
-
-
-def _s_undecodable(d):
-    (d / "labels.csv").write_bytes(b"image,text\na.png,\x98\xff\n")
-    return d / "labels.csv", "labels.csv, line 1"
-
-
-def _s_no_usable_rows(d):
-    write_table(d, [("missing.png", "x")])
-    return d / "labels.csv", "labels.csv"
-
-
-STRUCT_CASES = [_s_no_image_col, _s_no_text_col, _s_bad_json, _s_bad_xml, _s_bad_det_json, _s_rec_no_tab,
-                _s_undecodable, _s_no_usable_rows]
-
-
-@pytest.mark.parametrize("maker", STRUCT_CASES, ids=[m.__name__[3:] for m in STRUCT_CASES])
-def test_structural_errors(tmp_path, maker):
-    d = tmp_path / "in"
-    d.mkdir()
-    source, expected = maker(d)
-    fmt = "paddle_rec" if maker is _s_rec_no_tab else "auto"
-    with pytest.raises(DataFormatError, match=expected.replace(".", r"\.")) as info:
-        run(source, tmp_path, format=fmt)
-    assert "xpected" in str(info.value)
-    assert not (tmp_path / "out" / "ds").exists()
-
-
-def test_no_image_column_message(tmp_path):
-    write_table(tmp_path, [("1", "2")], header=("a", "b"))
-    with pytest.raises(DataFormatError) as info:
-        read_rows(tmp_path / "labels.csv")
-    assert str(info.value).startswith("labels.csv, line 1: no image column found (columns: a, b).")
 
 
 # ---------------------------------------------------------------------------
@@ -772,8 +389,8 @@ def test_parallel_path_matches_serial(tmp_path, monkeypatch):
         fh.write("l0.png,line 0\r\nbad.png,x\r\n")
     (d / "bad.png").write_bytes(b"junk")
     serial = run(d / "labels.csv", tmp_path, name="serial")
-    monkeypatch.setattr(ds, "_PARALLEL_MIN_FILES", 1)
-    monkeypatch.setattr(ds.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(data_module, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(data_module.os, "cpu_count", lambda: 2)
     parallel = run(d / "labels.csv", tmp_path, name="parallel")
     a, b = serial.to_dict(), parallel.to_dict()
     for key in ("output_dir",):
@@ -782,36 +399,6 @@ def test_parallel_path_matches_serial(tmp_path, monkeypatch):
     sa, sb = load_processed("serial", tmp_path / "out"), load_processed("parallel", tmp_path / "out")
     for s in sa:
         assert sa[s]["id"] == sb[s]["id"]
-
-
-# ---------------------------------------------------------------------------
-# display helpers
-# ---------------------------------------------------------------------------
-
-
-def test_display_helpers(tmp_path):
-    d = tmp_path / "in"
-    simple_set(d, n=10, texts=[f"a$b {i}" for i in range(10)])
-    (d / "x<y>.png").write_bytes(b"broken")
-    with open(d / "labels.csv", "a", encoding="utf-8", newline="") as fh:
-        fh.write("x<y>.png,<b>bold</b>\r\nl0.png,dup\r\n")
-    report = run(d / "labels.csv", tmp_path)
-    dsd = load_processed("ds", tmp_path / "out")
-    fig = sample_grid(dsd, n=3)
-    assert isinstance(fig, matplotlib.figure.Figure)
-    fig.savefig(tmp_path / "grid.png")
-    assert isinstance(sample_grid(dsd, n=2, split="test"), matplotlib.figure.Figure)
-    hist = data_histograms(dsd)
-    assert isinstance(hist, matplotlib.figure.Figure) and len(hist.axes) == 4
-    freqs = char_frequencies(dsd, top=3)
-    assert freqs[:3] == [(" ", 9), ("$", 9), ("a", 9)]  # l0 is rejected (conflict), 9 rows left
-    summary = rejected_summary_html(report)
-    assert "<table>" in summary and "corrupt_image" in summary and "conflict" in summary
-    thumbs = rejected_thumbnails_html(report)
-    assert "x&lt;y&gt;.png" in thumbs and "<y>" not in thumbs
-    assert thumbs.count("data:image/png;base64,") == 2  # the two conflicting copies of l0.png
-    assert "labels.csv:12" in thumbs
-    assert rejected_summary_html(DataReport(tmp_path, "table", 0, 0, 0, 0, {}, {}, "", {}, [])).startswith("<p>")
 
 
 @hyp_settings(max_examples=200, deadline=None)

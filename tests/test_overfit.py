@@ -24,29 +24,30 @@ def test_tiny_model_memorises_16_lines(tiny_model: Path, synthetic: helpers.Synt
     train = datasets.Dataset.from_dict({"image": files, "text": texts}).cast_column("image", datasets.Image())
 
     loaded = helpers.load_model(str(tiny_model))
-    lora = helpers.LoraSettings(r=16, alpha=16, vision=True, seed=0)
+    lora = helpers.LoraSettings(lora_r=16, lora_alpha=16, finetune_vision_layers=True, seed=0)
     helpers.add_lora(loaded, lora)
     settings = helpers.TrainSettings(
         max_steps=500, learning_rate=3e-3, batch_size=8, grad_accum=1, warmup_steps=0,
-        scheduler="constant", max_image_height=32, max_image_width=512, logging_steps=50, seed=0,
+        lr_scheduler="constant", max_image_height=32, max_image_width=512, logging_steps=50, seed=0,
     )
     run_dir = helpers.new_run_dir(f"overfit-{loaded.family.name}", tmp_path)
     t0 = time.perf_counter()
     result = helpers.train_adapter(loaded, train, settings, run_dir, lora=lora)
     images = list(train["image"])
-    preds = helpers.predict_lines(loaded, images, batch_size=8, max_new_tokens=40, max_image_height=32, max_image_width=512)
+    limits = settings.image_limits
+    preds = helpers.predict_lines(loaded, images, batch_size=8, max_new_tokens=40, limits=limits)
     seconds = time.perf_counter() - t0
     cer = jiwer.cer(texts, [p.text for p in preds])
     print(f"\n[overfit {loaded.family.name}] CER {cer:.4f}, final logged loss "
-          f"{result.run_info['metrics']['final_logged_loss']:.4f}, {seconds:.0f} s train+decode")
+          f"{result.info.metrics['final_logged_loss']:.4f}, {seconds:.0f} s train+decode")
     assert cer <= 0.05, [(t, p.text) for t, p in zip(texts, preds) if t != p.text]
 
     # batching must not change the output
-    one_by_one = helpers.predict_lines(loaded, images, batch_size=1, max_new_tokens=40, max_image_height=32, max_image_width=512)
+    one_by_one = helpers.predict_lines(loaded, images, batch_size=1, max_new_tokens=40, limits=limits)
     assert [p.text for p in one_by_one] == [p.text for p in preds]
 
     # the saved adapter, loaded on a fresh base, reads the same
     fresh = helpers.load_adapter(helpers.load_model(str(tiny_model)), run_dir)
-    again = helpers.predict_lines(fresh, images, batch_size=8, max_new_tokens=40, max_image_height=32, max_image_width=512)
+    again = helpers.predict_lines(fresh, images, batch_size=8, max_new_tokens=40, limits=limits)
     assert [p.text for p in again] == [p.text for p in preds]
     assert (run_dir / "adapter_model.safetensors").exists() and (run_dir / "run.json").exists()

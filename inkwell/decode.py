@@ -1,0 +1,234 @@
+"""Reading lines: batched greedy generation with the training prompt, and the repetition guard.
+
+Middle layer: imports the bottom layer, :mod:`inkwell.model` and :mod:`inkwell.prompt`.
+Decoding uses the prompt and image limits training used (see :mod:`inkwell.prompt`);
+results do not depend on the batch size. torch, transformers and unsloth are
+imported inside the functions that generate (heavy; unsloth needs a GPU).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+from tqdm.auto import tqdm
+
+from inkwell.model import LoadedModel
+from inkwell.prompt import ImageLimits, prepare_image, prompt_text
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import torch
+
+__all__ = ["Prediction", "Reading", "RepetitionStopper", "has_repetition_loop", "max_new_tokens_for", "predict_lines"]
+
+
+def max_new_tokens_for(processor: Any, texts: Iterable[str], headroom: float = 1.5, extra: int = 8) -> int:
+    """A ``max_new_tokens`` that fits the longest reference with headroom.
+
+    Args:
+        processor: The model's processor.
+        texts: Reference texts of the lines to decode.
+        headroom: Multiplier on the longest reference, in tokens.
+        extra: Tokens added on top.
+    """
+    tok = processor.tokenizer
+    longest = max((len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts), default=32)
+    return int(math.ceil(longest * headroom)) + extra
+
+
+@dataclass
+class Prediction:
+    """One decoded line.
+
+    Attributes:
+        text: The decoded text, special tokens removed.
+        stopped_by_guard: True when the repetition guard cut decoding short.
+        hit_limit: True when decoding reached ``max_new_tokens`` without ending.
+    """
+
+    text: str
+    stopped_by_guard: bool = False
+    hit_limit: bool = False
+
+
+
+@dataclass
+class Reading:
+    """One image file and the text read from it.
+
+    Attributes:
+        path: The image file.
+        text: The text read.
+        flagged: True when decoding looped or hit the length limit (check this one by eye).
+    """
+
+    path: Path
+    text: str
+    flagged: bool
+
+
+def predict_lines(
+    loaded: LoadedModel,
+    images: Sequence[Image.Image],
+    *,
+    limits: ImageLimits = ImageLimits(),
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    repetition_guard: bool = True,
+    progress: bool = True,
+) -> list[Prediction]:
+    """Transcribe line images with greedy decoding, in batches.
+
+    The prompt is :func:`~inkwell.prompt.prompt_text`, the one the adapter was
+    trained on, and images go through :func:`~inkwell.prompt.prepare_image` with
+    the same limits. Batches are left-padded so every row's answer starts right
+    after its prompt. Results do not depend on ``batch_size``.
+
+    Args:
+        loaded: Base model, optionally with an adapter attached.
+        images: Line images.
+        limits: The image limits the adapter was trained with (a run's
+            :attr:`~inkwell.runs.RunInfo.image_limits`).
+        batch_size: Lines decoded together.
+        max_new_tokens: Hard limit on answer length (see :func:`max_new_tokens_for`).
+        repetition_guard: Stop a line early when it loops on a repeated unit.
+        progress: Show a progress bar.
+
+    Returns:
+        One :class:`Prediction` per image, in order.
+    """
+    import torch
+
+    model, processor, family = loaded.model, loaded.processor, loaded.family
+    if loaded.backend == "unsloth":
+        from unsloth import FastVisionModel  # needs a GPU
+
+        FastVisionModel.for_inference(model)
+    else:
+        model.eval()
+    tok = processor.tokenizer
+    old_side = tok.padding_side
+    tok.padding_side = "left"
+    prompt = prompt_text(processor, family)
+    eos = tok.convert_tokens_to_ids(family.end_of_turn)
+    results: list[Prediction] = []
+    try:
+        bar = tqdm(total=len(images), desc="decoding", unit="line", disable=not progress)
+        for start in range(0, len(images), batch_size):
+            chunk = [prepare_image(im, family, limits) for im in images[start : start + batch_size]]
+            enc = processor(text=[prompt] * len(chunk), images=chunk, padding=True, return_tensors="pt")
+            enc = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in enc.items()}
+            width = enc["input_ids"].shape[1]
+            criteria = _repetition_criteria(tok, width) if repetition_guard else None
+            with torch.inference_mode():
+                out = model.generate(
+                    **enc,
+                    do_sample=False,
+                    num_beams=1,
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=eos,
+                    pad_token_id=tok.pad_token_id,
+                    stopping_criteria=criteria,
+                )
+            for row in out[:, width:].tolist():
+                ended = eos in row
+                if ended:
+                    row = row[: row.index(eos)]
+                text = tok.decode(row, skip_special_tokens=True)
+                looped = (not ended) and repetition_guard and has_repetition_loop(text)
+                results.append(Prediction(text, stopped_by_guard=looped, hit_limit=not ended and len(row) >= max_new_tokens))
+            bar.update(len(chunk))
+        bar.close()
+    finally:
+        tok.padding_side = old_side
+    return results
+
+
+def has_repetition_loop(text: str, min_repeats: int = 4, max_unit: int = 20) -> bool:
+    """Detects a unit repeated back-to-back at the end of the text.
+
+    A unit of 2..``max_unit`` characters must occur at least ``min_repeats``
+    times in a row at the end ("abcabcabcabc"). A single repeated character
+    must occur at least ``max(2 * min_repeats, 8)`` times, so ordinary text
+    such as "Mississippi", "1000000" or "..." does not trigger.
+
+    Args:
+        text: Generated text so far.
+        min_repeats: Repetitions needed for units of two or more characters.
+        max_unit: Longest unit considered.
+
+    Returns:
+        True if the text ends in such a loop.
+
+    Raises:
+        ValueError: If ``min_repeats < 2`` or ``max_unit < 1``.
+    """
+    if min_repeats < 2 or max_unit < 1:
+        raise ValueError("min_repeats must be >= 2 and max_unit >= 1.")
+    n = len(text)
+    for unit in range(1, max_unit + 1):
+        needed = max(2 * min_repeats, 8) if unit == 1 else min_repeats
+        if unit * needed > n:
+            if unit > 1:
+                break
+            continue
+        tail = text[n - unit :]
+        count, pos = 1, n - unit
+        while count < needed and pos >= unit and text[pos - unit : pos] == tail:
+            count += 1
+            pos -= unit
+        if count >= needed:
+            return True
+    return False
+
+
+class RepetitionStopper:
+    """Stops generation for rows whose new text ends in a repetition loop.
+
+    Example:
+        >>> stopper = RepetitionStopper(
+        ...     lambda ids: processor.decode(ids, skip_special_tokens=True), prompt_length=inputs["input_ids"].shape[1]
+        ... )  # doctest: +SKIP
+        >>> model.generate(**inputs, stopping_criteria=transformers.StoppingCriteriaList([stopper]))  # doctest: +SKIP
+
+    Args:
+        decode: Turns a list of token ids into text.
+        prompt_length: Number of prompt tokens at the start of each row; only
+            the tokens after it are checked.
+        min_repeats: See :func:`has_repetition_loop`.
+        max_unit: See :func:`has_repetition_loop`.
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[list[int]], str],
+        prompt_length: int,
+        min_repeats: int = 4,
+        max_unit: int = 20,
+    ) -> None:
+        self.decode = decode
+        self.prompt_length = int(prompt_length)
+        self.min_repeats = min_repeats
+        self.max_unit = max_unit
+
+    def __call__(self, input_ids: "torch.LongTensor", scores: Any = None, **kwargs: Any) -> "torch.BoolTensor":
+        """Returns a bool tensor of shape (batch,): True where a row loops."""
+        import torch
+
+        flags = [
+            has_repetition_loop(self.decode(row[self.prompt_length :].tolist()), self.min_repeats, self.max_unit)
+            for row in input_ids
+        ]
+        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+
+
+def _repetition_criteria(tokenizer: Any, prompt_length: int) -> Any:
+    """A stopping-criteria list holding the repetition guard for one batch."""
+    from transformers import StoppingCriteriaList
+
+    return StoppingCriteriaList([RepetitionStopper(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), prompt_length)])

@@ -1,0 +1,220 @@
+"""Images: safe opening, RGB conversion, cutting lines out of pages, PNG bytes and data URIs.
+
+Bottom layer: imports nothing from the package. Every image Inkwell reads from
+a user's disk goes through :func:`open_checked` (size guard before decoding) or
+:func:`open_rgb`; every PNG it embeds or stores is encoded by :func:`png_bytes`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "exif_orientation",
+    "image_to_data_uri",
+    "load_page",
+    "open_checked",
+    "open_rgb",
+    "perspective_crop",
+    "png_bytes",
+    "polygon_crop",
+    "thumbnail_data_uri",
+    "to_rgb",
+]
+
+#: File suffixes read as images when a folder of images is given.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+
+#: Largest width x height opened by default; larger files are refused before decoding.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL image to 8-bit RGB (alpha composited on white, 16-bit scaled down)."""
+    mode = img.mode
+    if mode == "RGB" and "transparency" not in img.info:
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        hi = float(arr.max()) if arr.size else 0.0
+        if mode.startswith("I;16") or 255 < hi <= 65535:
+            arr = arr / 257.0
+        elif hi > 65535:
+            arr = arr * (255.0 / hi)
+        elif mode == "F" and hi <= 1.0:
+            arr = arr * 255.0
+        gray = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+        return gray.convert("RGB")
+    if mode == "P" or (mode in ("RGB", "L") and "transparency" in img.info):
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def open_checked(data: bytes, max_image_pixels: int) -> tuple[Image.Image | None, str | None]:
+    """Open image bytes with a size guard and decode fully.
+
+    Returns:
+        ``(image, None)``, or ``(None, reason)`` with reason ``"corrupt_image"`` or ``"too_large"``.
+    """
+    if not data:
+        return None, "corrupt_image"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_image_pixels:
+                return None, "too_large"
+            img.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return None, "too_large"
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error):
+            return None, "corrupt_image"
+    return img, None
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """Return the EXIF orientation tag (1 when absent or unreadable)."""
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - broken EXIF blocks should not reject an image
+        return 1
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Open an image file upright (EXIF rotation applied) as RGB."""
+    with Image.open(path) as im:
+        return to_rgb(ImageOps.exif_transpose(im))
+
+
+def png_bytes(img: Image.Image, *, small: bool = False) -> bytes:
+    """Encode an image as PNG: fast compression for storage, ``small`` for embedding in a page."""
+    buf = io.BytesIO()
+    if small:
+        img.save(buf, format="PNG", optimize=True)
+    else:
+        img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def image_to_data_uri(image: Image.Image, max_width: int = 800) -> str:
+    """Encodes an image as a PNG data URI, downscaled to ``max_width``.
+
+    Args:
+        image: The image.
+        max_width: Wider images are resized, keeping the aspect ratio.
+
+    Returns:
+        A ``data:image/png;base64,...`` string for an ``<img src>``.
+    """
+    img = image
+    if img.mode not in ("RGB", "RGBA", "L", "LA"):
+        img = img.convert("RGB")
+    if max_width and img.width > max_width:
+        height = max(1, round(img.height * max_width / img.width))
+        img = img.resize((max_width, height), Image.LANCZOS)
+    return "data:image/png;base64," + base64.b64encode(png_bytes(img, small=True)).decode("ascii")
+
+
+def thumbnail_data_uri(path: Path, max_pixels: int = MAX_IMAGE_PIXELS, box: tuple[int, int] = (480, 96)) -> str | None:
+    """A PNG data URI of a small upright thumbnail of an image file, or None if it cannot be opened safely."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                if im.size[0] * im.size[1] > max_pixels:
+                    return None
+                im.draft("RGB", (480, 480))
+                thumb = to_rgb(ImageOps.exif_transpose(im))
+                thumb.thumbnail(box)
+                return image_to_data_uri(thumb, max_width=0)
+        except Exception:  # noqa: BLE001 - any failure just means "no thumbnail"
+            return None
+
+
+def perspective_crop(page: Image.Image, quad: list[tuple[float, float]]) -> Image.Image | None:
+    """Warp a 4-point region (clockwise from top-left) into an upright rectangle.
+
+    Follows the PaddleOCR convention: a crop at least 1.5x taller than wide is rotated 90 degrees.
+    Returns None for a degenerate quad.
+    """
+    pts = np.asarray(quad, dtype=np.float64)
+    width = int(round(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[3] - pts[2]))))
+    height = int(round(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2]))))
+    if width < 1 or height < 1:
+        return None
+    dst = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
+    a = np.zeros((8, 8))
+    b = np.zeros(8)
+    for i, ((x, y), (u, v)) in enumerate(zip(dst, pts)):
+        a[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
+        a[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
+        b[2 * i], b[2 * i + 1] = u, v
+    try:
+        coeffs = np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(coeffs)):
+        return None
+    out = page.transform((width, height), Image.Transform.PERSPECTIVE, tuple(coeffs.tolist()),
+                         resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255))
+    if height / width >= 1.5:
+        out = out.transpose(Image.Transpose.ROTATE_90)
+    return out
+
+
+def polygon_crop(page: Image.Image, points: list[tuple[float, float]]) -> Image.Image | None:
+    """Cut the bounding box of a polygon out of a page, painting outside the polygon white."""
+    if len(set(points)) < 2:
+        return None
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    left, top = max(0, int(math.floor(min(xs)))), max(0, int(math.floor(min(ys))))
+    right, bottom = min(page.width, int(math.ceil(max(xs)))), min(page.height, int(math.ceil(max(ys))))
+    if right - left < 1 or bottom - top < 1:
+        return None
+    crop = page.crop((left, top, right, bottom))
+    if len(set(points)) >= 3:
+        mask = Image.new("L", crop.size, 0)
+        ImageDraw.Draw(mask).polygon([(x - left, y - top) for x, y in points], fill=255)
+        white = Image.new("RGB", crop.size, (255, 255, 255))
+        crop = Image.composite(crop, white, mask)
+    return crop
+
+
+def load_page(path: Path, max_pixels: int, declared: tuple[int, int] | None) -> tuple[Image.Image | None, str | None]:
+    """Open a page image for cutting lines; EXIF rotation applied only when it matches the declared size.
+
+    Returns:
+        ``(RGB image, None)`` or ``(None, reason)``.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None, "missing_file"
+    img, reason = open_checked(data, max_pixels)
+    if img is None:
+        return None, reason
+    try:
+        if declared and img.size != declared and exif_orientation(img) != 1:
+            turned = ImageOps.exif_transpose(img)
+            if turned.size == declared:
+                img = turned
+        return to_rgb(img), None
+    except (OSError, ValueError):
+        return None, "corrupt_image"

@@ -1,0 +1,289 @@
+"""Loading a model: Unsloth on a CUDA GPU, transformers + PEFT otherwise; LoRA and saved adapters.
+
+Middle layer: imports the bottom layer only. One code path takes a hub id or a
+local folder. torch, transformers, peft and unsloth are imported inside the
+functions that use them: they are heavy, and ``import unsloth`` fails without a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex
+from inkwell.paths import project_path
+
+__all__ = [
+    "BackendChoice",
+    "LoadedModel",
+    "LoraSettings",
+    "add_lora",
+    "choose_backend",
+    "load_adapter",
+    "load_model",
+]
+
+
+@dataclass
+class LoadedModel:
+    """A base model ready for training or inference.
+
+    Attributes:
+        model: The model (a PEFT model once LoRA or an adapter is attached).
+        processor: Its processor (tokenizer + image processor).
+        family: Per-family settings from :data:`FAMILIES`.
+        backend: ``"unsloth"`` or ``"transformers"``.
+        reason: Why that backend was chosen, in words.
+        quantized_4bit: Whether the weights are loaded in 4-bit.
+        model_name: The hub id or folder it came from.
+        device: ``"cuda"`` or ``"cpu"``.
+    """
+
+    model: Any
+    processor: Any
+    family: FamilySettings
+    backend: str
+    reason: str
+    quantized_4bit: bool
+    model_name: str
+    device: str
+
+    def describe(self) -> str:
+        """One paragraph saying what was loaded, where and why."""
+        bits = "4-bit" if self.quantized_4bit else "full precision"
+        return (
+            f"{self.model_name} ({self.family.name}) on {self.device}, {bits}, "
+            f"backend {self.backend}: {self.reason}"
+        )
+
+
+
+class BackendChoice(NamedTuple):
+    """Which backend runs, and why.
+
+    Attributes:
+        backend: ``"unsloth"`` or ``"transformers"``.
+        reason: Why, in words (shown in the notebook and recorded in ``run.json``).
+        use_4bit: Whether the weights are loaded in 4-bit.
+    """
+
+    backend: str
+    reason: str
+    use_4bit: bool
+
+
+def choose_backend(backend: str = "auto", load_in_4bit: bool = True) -> BackendChoice:
+    """Decide which backend runs, and say why.
+
+    Args:
+        backend: ``"auto"`` (Unsloth when CUDA is present), ``"unsloth"`` or
+            ``"transformers"``.
+        load_in_4bit: What the user asked for.
+
+    Returns:
+        A :class:`BackendChoice`.
+
+    Raises:
+        RuntimeError: ``"unsloth"`` was asked for on a machine without CUDA.
+    """
+    import torch
+
+    cuda = torch.cuda.is_available()
+    gpu = torch.cuda.get_device_name(0) if cuda else ""
+    if backend not in ("auto", "unsloth", "transformers"):
+        raise ValueError(f"backend must be 'auto', 'unsloth' or 'transformers', not {backend!r}.")
+    if backend == "unsloth" and not cuda:
+        raise RuntimeError("backend='unsloth' needs a CUDA GPU and none is visible; use backend='auto'.")
+    if cuda and backend in ("auto", "unsloth"):
+        return BackendChoice("unsloth", f"CUDA GPU found ({gpu}): Unsloth FastVisionModel.", load_in_4bit)
+    if cuda:
+        return BackendChoice("transformers", f"CUDA GPU found ({gpu}), transformers + PEFT as requested.", load_in_4bit)
+    note = "no CUDA GPU, so transformers + PEFT on the CPU (Unsloth needs a GPU)"
+    if load_in_4bit:
+        note += "; 4-bit was asked for but bitsandbytes cannot train 4-bit weights reliably on a CPU, so full precision"
+    return BackendChoice("transformers", note + ".", False)
+
+
+def load_model(
+    model_name: str,
+    *,
+    load_in_4bit: bool = True,
+    backend: str = "auto",
+    gradient_checkpointing: bool = True,
+) -> LoadedModel:
+    """Load a base model and its processor from a hub id or a local folder.
+
+    With a CUDA GPU this is ``unsloth.FastVisionModel.from_pretrained`` (4-bit
+    when asked); without one it is transformers'
+    ``AutoModelForImageTextToText.from_pretrained`` in float32 on the CPU. Both
+    take the same ``model_name``.
+
+    Args:
+        model_name: Hub id (e.g. ``"unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit"``)
+            or a local folder (relative paths are resolved against the project).
+        load_in_4bit: Load the weights in 4-bit (GPU only).
+        backend: See :func:`choose_backend`.
+        gradient_checkpointing: Trade compute for memory during training (GPU).
+
+    Returns:
+        A :class:`LoadedModel`.
+    """
+    import torch
+
+    chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
+    source = _model_source(model_name)
+    if chosen == "unsloth":
+        from unsloth import FastVisionModel  # needs a GPU
+
+        model, processor = FastVisionModel.from_pretrained(
+            source,
+            load_in_4bit=use_4bit,
+            use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
+        )
+        device = "cuda"
+    else:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        kwargs: dict[str, Any] = {}
+        if torch.cuda.is_available():
+            device = "cuda"
+            kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            kwargs["device_map"] = {"": 0}
+            from transformers import AutoConfig
+
+            prequantized = getattr(AutoConfig.from_pretrained(source), "quantization_config", None) is not None
+            if use_4bit and not prequantized:  # a *-bnb-4bit checkpoint brings its own quantization
+                from transformers import BitsAndBytesConfig
+
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"]
+                )
+        else:
+            device = "cpu"
+            kwargs["dtype"] = torch.float32
+        model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
+        processor = AutoProcessor.from_pretrained(source)
+    family = family_for_model_type(model.config.model_type)
+    return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device)
+
+
+def _model_source(model_name: str) -> str:
+    """A local folder (resolved against the project) if it exists, else the hub id as given."""
+    local = project_path(model_name)
+    if local.is_dir():
+        return str(local)
+    # a hub id is "owner/name"; anything with a path prefix, more parts or backslashes is meant as a folder
+    if model_name.startswith((".", "/", "~")) or model_name.count("/") > 1 or "\\" in model_name:
+        raise FileNotFoundError(
+            f"Model folder {local} does not exist. Build the tiny test model with "
+            "`python scripts/quickstart.py --only-model` or give a hub id such as "
+            "'unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit'."
+        )
+    return model_name
+
+
+@dataclass
+class LoraSettings:
+    """LoRA hyper-parameters, shared by both backends; field names are 02_finetune's parameter names.
+
+    Attributes:
+        lora_r: Rank of the low-rank update.
+        lora_alpha: Scale numerator (the update is multiplied by alpha / r).
+        lora_dropout: Dropout on the LoRA input.
+        finetune_vision_layers: Adapt the vision tower too.
+        finetune_language_layers: Adapt the language model.
+        finetune_attention_modules: Adapt attention projections.
+        finetune_mlp_modules: Adapt MLP projections.
+        seed: Seed of the LoRA initialisation.
+    """
+
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    finetune_vision_layers: bool = False
+    finetune_language_layers: bool = True
+    finetune_attention_modules: bool = True
+    finetune_mlp_modules: bool = True
+    seed: int = 3407
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> LoraSettings:
+        """The settings named in a notebook's parameters (others keep their defaults)."""
+        return cls(**{f.name: parameters[f.name] for f in dataclasses.fields(cls) if f.name in parameters})
+
+    def target_regex(self, family: FamilySettings) -> str:
+        """The module-name regex these switches select in ``family`` (see :func:`lora_target_regex`)."""
+        return lora_target_regex(
+            family,
+            vision=self.finetune_vision_layers,
+            language=self.finetune_language_layers,
+            attention=self.finetune_attention_modules,
+            mlp=self.finetune_mlp_modules,
+        )
+
+
+def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
+    """Attach fresh LoRA adapters to the base model, in place.
+
+    Both backends get the same ``target_modules`` regex from
+    :func:`lora_target_regex`, so they adapt the same layers.
+
+    Returns:
+        The same :class:`LoadedModel`, whose ``model`` is now a PEFT model.
+    """
+    target = lora.target_regex(loaded.family)
+    if loaded.backend == "unsloth":
+        from unsloth import FastVisionModel  # needs a GPU
+
+        loaded.model = FastVisionModel.get_peft_model(
+            loaded.model,
+            r=lora.lora_r,
+            lora_alpha=lora.lora_alpha,
+            lora_dropout=lora.lora_dropout,
+            bias="none",
+            target_modules=target,
+            random_state=lora.seed,
+        )
+    else:
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(lora.seed)
+        config = LoraConfig(
+            r=lora.lora_r,
+            lora_alpha=lora.lora_alpha,
+            lora_dropout=lora.lora_dropout,
+            bias="none",
+            target_modules=target,
+            task_type="CAUSAL_LM",
+        )
+        loaded.model = get_peft_model(loaded.model, config)
+    return loaded
+
+
+def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> LoadedModel:
+    """Attach a trained adapter (``adapters/<run>/``) to a base model and make it the active one.
+
+    On a model that already carries adapters, the new one is added under the
+    run's name and switched to, so one base serves several runs in turn.
+
+    Raises:
+        FileNotFoundError: The folder holds no ``adapter_config.json``.
+    """
+    from peft import PeftModel
+
+    path = project_path(adapter_dir)
+    if not (path / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{path} holds no adapter_config.json. Pass a run folder written by 02_finetune, "
+            "e.g. 'adapters/my-run'."
+        )
+    if isinstance(loaded.model, PeftModel):
+        loaded.model.load_adapter(str(path), adapter_name=path.name)
+        loaded.model.set_adapter(path.name)
+    else:
+        loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=path.name)
+    return loaded
+

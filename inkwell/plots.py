@@ -1,0 +1,203 @@
+"""Figures: the data set at a glance, the training loss, and where the errors are.
+
+Top layer: imports the middle and bottom layers. Every function returns a
+matplotlib ``Figure`` that is not registered with pyplot, so notebooks show it
+inline and tests can inspect or save it. Colours are the Okabe-Ito palette, with
+a distinct marker per system as well.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import datasets
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from PIL import Image
+
+from inkwell.data import splits_of
+from inkwell.evaluate import RUNAWAY_CER, Evaluation
+
+__all__ = ["data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_loss", "sample_grid"]
+
+# Colour-blind friendly palette (Okabe-Ito), used by the plots.
+_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def sample_grid(dataset_dict: datasets.DatasetDict, n: int = 8, split: str | None = None) -> Figure:
+    """Show up to ``n`` line images with their labels, one column per split.
+
+    Args:
+        dataset_dict: Output of ``load_processed``.
+        n: Images per split (a fixed-seed sample).
+        split: Only this split, if given.
+
+    Returns:
+        A matplotlib figure.
+    """
+    names = splits_of(dataset_dict, split)
+    n = max(1, n)
+    fig = Figure(figsize=(6 * max(1, len(names)), 1.2 * n + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n, max(1, len(names)), squeeze=False))
+    for col, name in enumerate(names):
+        ds = dataset_dict[name]
+        idx = sorted(random.Random(0).sample(range(len(ds)), min(n, len(ds))))
+        for row in range(n):
+            ax = axes[row, col]
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(f"{name} ({len(ds)} lines)", fontsize=11, parse_math=False, loc="left")
+            if row >= len(idx):
+                if row == 0 and not idx:
+                    ax.text(0.5, 0.5, "(empty split)", ha="center", va="center", parse_math=False)
+                continue
+            item = ds[idx[row]]
+            ax.imshow(np.asarray(item["image"].convert("RGB")))
+            label = item["text"] if len(item["text"]) <= 80 else item["text"][:77] + "..."
+            ax.text(0, -0.02, label, transform=ax.transAxes, va="top", fontsize=9, parse_math=False)
+    return fig
+
+
+def _image_sizes(ds: datasets.Dataset) -> list[tuple[int, int]]:
+    """(width, height) of each image, read from the headers only."""
+    raw = ds.cast_column("image", datasets.Image(decode=False))
+    sizes = []
+    for item in raw["image"]:
+        with Image.open(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"]) as im:
+            sizes.append(im.size)
+    return sizes
+
+
+def data_histograms(dataset_dict: datasets.DatasetDict) -> Figure:
+    """Histograms of text length, image height, width and aspect ratio, per split.
+
+    Args:
+        dataset_dict: Output of ``load_processed``.
+
+    Returns:
+        A matplotlib figure with four panels.
+    """
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    titles = ("text length (characters)", "image height (px)", "image width (px)", "aspect ratio (width / height)")
+    for name in splits_of(dataset_dict):
+        ds = dataset_dict[name]
+        if len(ds) == 0:
+            continue
+        sizes = _image_sizes(ds)
+        values = ([len(t) for t in ds["text"]], [h for _, h in sizes], [w for w, _ in sizes],
+                  [w / h for w, h in sizes])
+        for ax, vals in zip(axes, values):
+            ax.hist(vals, bins=30, alpha=0.5, label=f"{name} (n={len(ds)})")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, parse_math=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    return fig
+
+
+
+def plot_loss(log_history: Sequence[dict[str, Any]]) -> Figure:
+    """Training loss against step, as a figure."""
+    steps = [e["step"] for e in log_history if "loss" in e]
+    losses = [e["loss"] for e in log_history if "loss" in e]
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    ax.plot(steps, losses, marker="." if len(steps) < 50 else None)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("training loss (answer tokens)")
+    ax.set_title("Training loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5) -> Figure:
+    """Box plot of line CERs per system with every line as a point.
+
+    Line CERs are clipped at ``clip``; the number of runaway lines (CER above
+    100%) is written beside each system and the corpus CER is marked with a
+    diamond.
+
+    Args:
+        evaluation: Result of :func:`evaluate_systems`.
+        clip: Upper display limit for line CER.
+
+    Returns:
+        A matplotlib Figure (not registered with pyplot).
+    """
+    names = evaluation.systems
+    fig = Figure(figsize=(8, 1.2 + 0.8 * len(names)), layout="constrained")
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    data = [np.clip([s.cer for s in evaluation.scores[n]], 0, clip) for n in names]
+    positions = np.arange(1, len(names) + 1)
+    ax.boxplot(data, positions=positions, orientation="horizontal", widths=0.5, showfliers=False)
+    for i, (name, values) in enumerate(zip(names, data)):
+        color = _PALETTE[i % len(_PALETTE)]
+        jitter = rng.uniform(-0.15, 0.15, size=len(values))
+        ax.scatter(values, positions[i] + jitter, s=10, alpha=0.5, color=color, marker=_MARKERS[i % len(_MARKERS)])
+        m = evaluation.metrics[name]
+        ax.scatter([min(m.cer, clip)], [positions[i]], marker="D", s=50, color="black", zorder=3)
+        ax.annotate(
+            f"corpus {m.cer:.1%}, {m.n_runaway} > 100%",
+            xy=(1.0, positions[i] + 0.3),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            fontsize=8,
+        )
+    ax.axvline(RUNAWAY_CER, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yticks(positions, names)
+    ax.set_xlim(0, clip * 1.02)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(f"line CER (clipped at {clip:.0%}; diamond = corpus CER)")
+    ax.set_title("Line CER per system")
+    return fig
+
+
+def plot_cer_vs_length(evaluation: Evaluation, clip: float = 1.5) -> Figure:
+    """Scatter of line CER against reference length, one marker per system.
+
+    A line per system shows the corpus CER within reference-length bins
+    (quantiles), to show whether long or short lines fail more.
+
+    Args:
+        evaluation: Result of :func:`evaluate_systems`.
+        clip: Upper display limit for line CER.
+
+    Returns:
+        A matplotlib Figure (not registered with pyplot).
+    """
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for i, name in enumerate(evaluation.systems):
+        color, marker = _PALETTE[i % len(_PALETTE)], _MARKERS[i % len(_MARKERS)]
+        scores = evaluation.scores[name]
+        length = np.array([s.ref_chars for s in scores], dtype=float)
+        edits = np.array([s.edits for s in scores], dtype=float)
+        cer = np.clip(edits / length, 0, clip)
+        ax.scatter(length, cer, s=14, alpha=0.5, color=color, marker=marker, label=name)
+        edges = np.unique(np.quantile(length, np.linspace(0, 1, 7)))
+        if len(edges) >= 2:
+            which = np.clip(np.searchsorted(edges, length, side="right") - 1, 0, len(edges) - 2)
+            xs, ys = [], []
+            for b in range(len(edges) - 1):
+                sel = which == b
+                if sel.any():
+                    xs.append(length[sel].mean())
+                    ys.append(min(edits[sel].sum() / length[sel].sum(), clip))
+            ax.plot(xs, ys, color=color, linewidth=1.5)
+    ax.axhline(RUNAWAY_CER, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, clip * 1.03)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("reference length (characters)")
+    ax.set_ylabel(f"line CER (clipped at {clip:.0%})")
+    ax.set_title("CER vs line length (lines: corpus CER per length bin)")
+    ax.legend(fontsize=8)
+    return fig
+

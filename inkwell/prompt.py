@@ -1,0 +1,116 @@
+"""The contract between training and decoding: image limits, the prompt, the answer ids and the collator.
+
+Middle layer: imports the bottom layer only. Training (:class:`LineCollator`)
+and decoding (:mod:`inkwell.decode`) build the prompt with the same
+:func:`prompt_text` and fit images with the same :func:`prepare_image` under the
+same :class:`ImageLimits`; if they disagreed, fine-tuning would fail silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from inkwell.families import FamilySettings
+
+__all__ = ["ImageLimits", "LineCollator", "prepare_image", "prompt_text", "target_ids"]
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """The largest line image fed to the model, the same for training and reading.
+
+    Attributes:
+        max_width: Widest image, in pixels.
+        max_height: Tallest image, in pixels.
+    """
+
+    max_width: int = 1024
+    max_height: int = 128
+
+
+def prepare_image(image: Image.Image, family: FamilySettings, limits: ImageLimits = ImageLimits()) -> Image.Image:
+    """Fit a line image into the size limits and round its sides for the vision tower.
+
+    The image is converted to RGB, scaled down (never up) to fit the limits
+    with its aspect ratio kept, and each side is rounded to a multiple of the
+    family's patch size (at least one patch).
+
+    Args:
+        image: A PIL image of one text line.
+        family: Model family (gives the patch multiple).
+        limits: Widest and tallest allowed image.
+
+    Returns:
+        A new RGB image.
+    """
+    img = image.convert("RGB")
+    m = family.patch_multiple
+    box_w, box_h = max(m, limits.max_width // m * m), max(m, limits.max_height // m * m)
+    scale = min(1.0, box_w / img.width, box_h / img.height)
+    # scaled sides are at most box_w / box_h, both multiples of m, so rounding never crosses the limit
+    w = max(m, int(round(img.width * scale / m)) * m)
+    h = max(m, int(round(img.height * scale / m)) * m)
+    if (w, h) != img.size:
+        img = img.resize((w, h), Image.Resampling.BICUBIC)
+    return img
+
+
+def prompt_text(processor: Any, family: FamilySettings) -> str:
+    """The chat-formatted prompt up to where the answer starts (generation prompt included)."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": family.instruction}]}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def target_ids(processor: Any, family: FamilySettings, text: str) -> list[int]:
+    """Token ids of the answer the model must produce: the text, then the end-of-turn token."""
+    tok = processor.tokenizer
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    return [*ids, tok.convert_tokens_to_ids(family.end_of_turn)]
+
+
+class LineCollator:
+    """Turn dataset rows (``image``, ``text``) into a training batch.
+
+    The prompt is built by :func:`prompt_text`, the very function decoding
+    uses, and the answer ids by :func:`target_ids`; each row is
+    ``prompt ids + answer ids``. Labels are ``-100`` on every prompt token
+    (image tokens included) and on padding, so the loss covers the answer and
+    its end-of-turn token only.
+    """
+
+    def __init__(self, processor: Any, family: FamilySettings, limits: ImageLimits = ImageLimits()):
+        self.processor = processor
+        self.family = family
+        self.limits = limits
+        self.prompt = prompt_text(processor, family)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Collate rows into tensors: input ids, attention mask, labels and the image tensors."""
+        import torch  # heavy: loaded when training starts, not on import
+
+        images = [prepare_image(r["image"], self.family, self.limits) for r in rows]
+        enc = self.processor(text=[self.prompt] * len(rows), images=images, padding=False)
+        pad_id = self.processor.tokenizer.pad_token_id
+        seqs, labels, extras = [], [], {}
+        per_token_keys = [k for k in ("mm_token_type_ids", "token_type_ids") if k in enc]
+        for i, row in enumerate(rows):
+            prompt_ids = list(enc["input_ids"][i])
+            answer = target_ids(self.processor, self.family, row["text"])
+            seqs.append(prompt_ids + answer)
+            labels.append([-100] * len(prompt_ids) + answer)
+            for k in per_token_keys:
+                extras.setdefault(k, []).append(list(enc[k][i]) + [0] * len(answer))
+        width = max(len(s) for s in seqs)
+        batch: dict[str, Any] = {
+            "input_ids": torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs]),
+            "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs]),
+            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels]),
+        }
+        for k, vals in extras.items():
+            batch[k] = torch.tensor([v + [0] * (width - len(v)) for v in vals])
+        for k in ("pixel_values", "image_grid_thw"):
+            batch[k] = torch.as_tensor(enc[k])
+        return batch

@@ -1,0 +1,310 @@
+"""HTML views: diffs of predictions against references, sample tables, readings and rejected rows.
+
+Top layer: imports the middle and bottom layers. Every function returns an
+HTML string (never displays anything), so the same view serves a notebook cell,
+a widget and a test. All user text is HTML-escaped; errors carry a non-colour
+marker beside the colour.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from inkwell.align import SPACE_MARK, alignment, visible
+from inkwell.data import DataReport
+from inkwell.decode import Reading
+from inkwell.evaluate import RUNAWAY_CER, Evaluation, line_cer, prepare_text
+from inkwell.formats.base import FIXES
+from inkwell.images import image_to_data_uri, open_rgb, thumbnail_data_uri
+
+__all__ = [
+    "LEGEND_HTML",
+    "format_cer",
+    "rejected_summary_html",
+    "rejected_thumbnails_html",
+    "render_diff_html",
+    "render_diff_text",
+    "render_readings_html",
+    "render_sample_html",
+    "render_samples_html",
+    "sample_html",
+]
+
+
+def render_diff_text(reference: str, prediction: str) -> str:
+    """Renders a plain-text diff of a prediction against its reference.
+
+    Legend:
+        * ``[a->o]`` reference "a" was read as "o" (substitution)
+        * ``[-x]``   reference "x" is missing from the prediction (deletion)
+        * ``{+s}``   "s" is extra in the prediction (insertion)
+        * ``␣``      a space inside a marker
+
+    Unmarked text is correct.
+
+    Args:
+        reference: Reference text.
+        prediction: Predicted text.
+
+    Returns:
+        The marked-up text, readable without colour.
+
+    Example:
+        >>> render_diff_text("the cat", "the cot")
+        'the c[a->o]t'
+    """
+    parts = []
+    for op, r, h in alignment(reference, prediction):
+        if op == "equal":
+            parts.append(r)
+        elif op == "substitute":
+            parts.append(f"[{visible(r)}->{visible(h)}]")
+        elif op == "delete":
+            parts.append(f"[-{visible(r)}]")
+        else:
+            parts.append(f"{{+{visible(h)}}}")
+    return "".join(parts)
+
+
+_DEL_STYLE = "text-decoration:line-through;background:#fbd9b6;color:#7a3300"
+_INS_STYLE = "text-decoration:underline;background:#cfe5f7;color:#083d6b"
+_SUB_STYLE = "background:#ecdff0;border-radius:2px"
+
+#: The legend of the diff markers, shown once above a set of samples.
+LEGEND_HTML = (
+    '<div class="iw-legend" style="font-size:0.85em;color:#444;margin:0.3em 0">'
+    f'<del style="{_DEL_STYLE}">struck</del> = missing from prediction &nbsp; '
+    f'<ins style="{_INS_STYLE}">underlined</ins> = extra in prediction &nbsp; '
+    f'<span style="{_SUB_STYLE}"><del style="{_DEL_STYLE}">a</del>\u2192<ins style="{_INS_STYLE}">o</ins></span>'
+    f" = a read as o &nbsp; {SPACE_MARK} = space</div>"
+)
+
+
+def render_diff_html(reference: str, prediction: str) -> str:
+    """Renders an HTML diff of a prediction against its reference.
+
+    Errors carry both a colour and a non-colour marker, so the diff reads for
+    colour-blind users and in black-and-white print:
+
+    * missing text: ``<del>`` (struck through, orange), tooltip "missing";
+    * extra text: ``<ins>`` (underlined, blue), tooltip "extra";
+    * substitution: struck reference, an arrow, underlined prediction.
+
+    Spaces inside markers show as ``␣``. All text is HTML-escaped.
+
+    Args:
+        reference: Reference text.
+        prediction: Predicted text.
+
+    Returns:
+        An HTML fragment (a ``<span>``).
+    """
+    e = html.escape
+    parts = []
+    for op, r, h in alignment(reference, prediction):
+        if op == "equal":
+            parts.append(e(r))
+        elif op == "delete":
+            parts.append(f'<del class="iw-del" title="{e("missing: " + r)}" style="{_DEL_STYLE}">{e(visible(r))}</del>')
+        elif op == "insert":
+            parts.append(f'<ins class="iw-ins" title="{e("extra: " + h)}" style="{_INS_STYLE}">{e(visible(h))}</ins>')
+        else:
+            title = e(f"{r!r} read as {h!r}")
+            parts.append(
+                f'<span class="iw-sub" title="{title}" style="{_SUB_STYLE}">'
+                f'<del style="{_DEL_STYLE}">{e(visible(r))}</del>\u2192'
+                f'<ins style="{_INS_STYLE}">{e(visible(h))}</ins></span>'
+            )
+    return '<span class="iw-diff" style="font-family:monospace;white-space:pre-wrap">' + "".join(parts) + "</span>"
+
+
+def format_cer(cer: float | None) -> str:
+    """A line CER as a percentage, marked "runaway" above 100%; a dash when there is none."""
+    if cer is None or (isinstance(cer, float) and math.isnan(cer)):
+        return "\u2013"
+    text = f"{cer:.1%}"
+    return text + " runaway" if cer > RUNAWAY_CER else text
+
+
+_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
+
+
+def sample_html(
+    image_uri: str | None,
+    reference: str,
+    predictions: Mapping[str, str],
+    sample_id: str,
+    cers: Mapping[str, float] | None,
+    legend: bool,
+) -> str:
+    """One line as HTML: its image (a data URI), the reference and each system's marked prediction."""
+    e = html.escape
+    parts = ['<div class="iw-sample" style="font-family:sans-serif;margin:0 0 1.2em 0">']
+    if sample_id:
+        parts.append(f'<div style="font-weight:bold;margin-bottom:0.3em">{e(str(sample_id))}</div>')
+    if image_uri:
+        parts.append(
+            f'<img src="{image_uri}" alt="{e(str(sample_id) or "line image")}" '
+            'style="max-width:100%;border:1px solid #ccc;display:block;margin-bottom:0.3em"/>'
+        )
+    parts.append('<table style="border-collapse:collapse">')
+    parts.append(f'<tr><th style="{_CELL}">system</th><th style="{_CELL}">CER</th><th style="{_CELL}">text</th></tr>')
+    ref_text = e(prepare_text(reference))
+    parts.append(
+        f'<tr><td style="{_CELL}"><i>reference</i></td><td style="{_CELL}"></td>'
+        f'<td style="{_CELL};font-family:monospace;white-space:pre-wrap">{ref_text}</td></tr>'
+    )
+    for name, pred in predictions.items():
+        cer = cers.get(name) if cers is not None else line_cer(reference, pred)
+        diff = render_diff_html(reference, pred) if prepare_text(reference) else e(prepare_text(pred))
+        parts.append(
+            f'<tr><td style="{_CELL}">{e(str(name))}</td>'
+            f'<td style="{_CELL};font-variant-numeric:tabular-nums">{e(format_cer(cer))}</td>'
+            f'<td style="{_CELL}">{diff}</td></tr>'
+        )
+    parts.append("</table>")
+    if legend:
+        parts.append(LEGEND_HTML)
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_sample_html(
+    image: Image.Image | None,
+    reference: str,
+    predictions: dict[str, str],
+    sample_id: str = "",
+    cers: dict[str, float] | None = None,
+) -> str:
+    """Renders one line: image, reference, and each system's marked prediction.
+
+    Args:
+        image: Line image, or None to leave it out.
+        reference: Reference text.
+        predictions: System name -> predicted text, shown in this order.
+        sample_id: Heading shown above the image.
+        cers: System name -> line CER; computed when omitted.
+
+    Returns:
+        An HTML fragment with a legend of the diff markers.
+    """
+    uri = image_to_data_uri(image) if image is not None else None
+    return sample_html(uri, reference, predictions, sample_id, cers, legend=True)
+
+
+def render_samples_html(
+    images: Mapping[str, Image.Image] | None,
+    evaluation: Evaluation,
+    systems: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    limit: int = 20,
+) -> str:
+    """Renders several samples, worst first by the max CER over shown systems.
+
+    Args:
+        images: Line id -> image (missing ids are shown without an image).
+        evaluation: Result of :func:`~inkwell.evaluate.evaluate_systems`.
+        systems: Systems to show, default all.
+        ids: Restrict to these line ids, default all.
+        limit: Most samples to render.
+
+    Returns:
+        An HTML fragment with one legend on top.
+    """
+    names = list(systems) if systems is not None else evaluation.systems
+    by_id = evaluation.by_id()
+    images = images or {}
+    parts = [LEGEND_HTML]
+    for line_id in evaluation.worst_first(names, ids)[: max(0, limit)]:
+        image = images.get(line_id)
+        first = by_id[evaluation.systems[0]][line_id]
+        parts.append(
+            sample_html(
+                image_to_data_uri(image) if image is not None else None,
+                first.reference,
+                {n: by_id[n][line_id].prediction for n in names},
+                line_id,
+                {n: by_id[n][line_id].cer for n in names},
+                legend=False,
+            )
+        )
+    return "".join(parts)
+
+
+def render_readings_html(readings: Sequence[Reading]) -> str:
+    """A table: each image beside the text read from it (flagged when decoding looped or hit the limit)."""
+    rows = []
+    for r in readings:
+        uri = image_to_data_uri(open_rgb(r.path))
+        flag = " <b title='stopped by the repetition guard or the length limit'>[check]</b>" if r.flagged else ""
+        rows.append(
+            f"<tr><td style='padding:4px'><img src='{uri}' style='max-width:480px'><br>"
+            f"<small>{html.escape(r.path.name)}</small></td>"
+            f"<td style='padding:4px;font-family:monospace;font-size:1.1em'>{html.escape(r.text)}{flag}</td></tr>"
+        )
+    return "<table><tr><th>image</th><th>recognised text</th></tr>" + "".join(rows) + "</table>"
+
+
+def rejected_summary_html(report: DataReport) -> str:
+    """HTML table of rejection reasons with counts and how to fix them.
+
+    Args:
+        report: A ``DataReport``.
+
+    Returns:
+        An HTML fragment.
+    """
+    if not report.rejected:
+        return "<p>No rows were rejected.</p>"
+    counts = Counter(r.reason for r in report.rejected)
+    example = {}
+    for r in report.rejected:
+        example.setdefault(r.reason, r.fix)
+    rows = "".join(
+        f"<tr><td>{html.escape(reason)}</td><td style='text-align:right'>{n}</td>"
+        f"<td>{html.escape(FIXES.get(reason, example[reason]))}</td></tr>"
+        for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ("<table><thead><tr><th>reason</th><th>count</th><th>fix</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+#: Reasons whose image is never opened for a preview (not found, outside the root, or too large to decode safely).
+_NO_PREVIEW = ("path_escapes_root", "too_large", "missing_file")
+
+
+def rejected_thumbnails_html(report: DataReport, max_items: int = 24) -> str:
+    """HTML gallery of rejected rows: a thumbnail where the image can be opened, file:line and reason.
+
+    The thumbnail comes from the file each rejection records (the page, for a line cut out of one);
+    images whose path escapes the root, that were never found, or that were too large, are never opened.
+
+    Args:
+        report: A ``DataReport``.
+        max_items: Most rows shown.
+
+    Returns:
+        An HTML fragment.
+    """
+    if not report.rejected:
+        return "<p>No rows were rejected.</p>"
+    cells = []
+    for r in report.rejected[:max_items]:
+        uri = None
+        if r.resolved and r.reason not in _NO_PREVIEW:
+            uri = thumbnail_data_uri(Path(r.resolved))
+        img_html = (f"<img src='{uri}' style='max-width:480px'>" if uri
+                    else "<div style='color:#888'>(no preview)</div>")
+        cells.append(
+            "<div style='margin:6px 0;padding:4px;border:1px solid #ddd'>"
+            f"{img_html}<div><code>{html.escape(Path(r.source).name)}:{r.line}</code> "
+            f"<code>{html.escape(r.image)}</code> <b>{html.escape(r.reason)}</b> "
+            f"{html.escape(r.fix)}</div></div>")
+    more = len(report.rejected) - max_items
+    tail = f"<p>... and {more} more (see rejected.csv).</p>" if more > 0 else ""
+    return "<div>" + "".join(cells) + tail + "</div>"

@@ -1,0 +1,249 @@
+"""The run record (``run.json``) and finding finished runs under ``adapters/``.
+
+Middle layer: imports the bottom layer and :mod:`inkwell.prompt` (a run's image
+limits). :class:`RunInfo` is the one typed record of a training run: written by
+:meth:`RunInfo.save`, read by :meth:`RunInfo.load` everywhere else. Parameters
+are recorded once, under the names the user typed in ``02_finetune``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import re
+from collections.abc import Sequence
+from importlib import metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inkwell.paths import project_path, unique_path, write_json
+from inkwell.prompt import ImageLimits
+
+__all__ = [
+    "RUN_FILE",
+    "DatasetInfo",
+    "RunInfo",
+    "base_model_of",
+    "find_runs",
+    "library_versions",
+    "new_run_dir",
+    "now_iso",
+    "pick_run",
+]
+
+#: The run record's file name inside ``adapters/<run_name>/``.
+RUN_FILE = "run.json"
+
+# Keys of run.json files written before the record was typed, and their names today.
+_OLD_SETTINGS = {"epochs": "num_epochs", "scheduler": "lr_scheduler"}
+_OLD_LORA = {"r": "lora_r", "alpha": "lora_alpha", "dropout": "lora_dropout", "vision": "finetune_vision_layers",
+             "language": "finetune_language_layers", "attention": "finetune_attention_modules",
+             "mlp": "finetune_mlp_modules"}
+
+
+def now_iso() -> str:
+    """The local time with its offset, to the second (the time stamps of run and evaluation records)."""
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape a run's result."""
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "trl", "peft", "datasets", "bitsandbytes", "unsloth", "jiwer"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class DatasetInfo:
+    """Which processed data set a run was trained on.
+
+    Attributes:
+        name: ``dataset_name`` as given.
+        path: Its folder.
+        fingerprint: :func:`~inkwell.data.dataset_fingerprint` of the set.
+        splits: Lines per split.
+    """
+
+    name: str
+    path: str
+    fingerprint: str
+    splits: dict[str, int]
+
+
+@dataclass(kw_only=True)
+class RunInfo:
+    """The record of one training run, as ``run.json`` holds it.
+
+    Attributes:
+        run_name: The run's folder name.
+        base_model: Hub id or folder of the base model.
+        family: Model family key.
+        backend: ``"unsloth"`` or ``"transformers"``.
+        backend_reason: Why that backend ran.
+        quantized_4bit: Whether the base weights were loaded in 4-bit (the user's wish is ``parameters["load_in_4bit"]``).
+        device: ``"cuda"`` or ``"cpu"``.
+        threads: CPU threads torch used (CPU results depend on it).
+        prompt: The instruction the model was trained with.
+        train_lines: Training lines.
+        parameters: Every parameter of the run, under its 02_finetune name.
+        metrics: ``train_loss``, ``final_logged_loss``, ``steps``, ``train_seconds``.
+        log_history: The trainer's log entries.
+        versions: Library versions.
+        started: Start time.
+        finished: End time.
+        dataset: The data set, when the run came from 02_finetune.
+        validation: The quick validation check (``lines``, ``cer``, ``wer``), when it ran.
+        extra: Entries of the file that this record does not know (kept as they were).
+    """
+
+    run_name: str
+    base_model: str
+    family: str
+    backend: str
+    backend_reason: str = ""
+    quantized_4bit: bool
+    device: str
+    threads: int = 0
+    prompt: str = ""
+    train_lines: int = 0
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    started: str = ""
+    finished: str = ""
+    dataset: DatasetInfo | None = None
+    validation: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The image limits the run was trained with (reading must use the same)."""
+        default = ImageLimits()
+        return ImageLimits(int(self.parameters.get("max_image_width", default.max_width)),
+                           int(self.parameters.get("max_image_height", default.max_height)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as ``run.json`` holds it (unknown entries of an older file kept at the top level)."""
+        out = dataclasses.asdict(self)
+        extra = out.pop("extra")
+        return {**extra, **out}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        """Read a record, including ones written before it was typed (their settings become parameters)."""
+        data = dict(data)
+        params = dict(data.get("parameters") or {})
+        for old_key, renames in (("train_settings", _OLD_SETTINGS), ("lora", _OLD_LORA)):
+            for key, value in (data.pop(old_key, None) or {}).items():
+                params.setdefault(renames.get(key, key), value)
+        data["parameters"] = params
+        if "quantized_4bit" not in data and "load_in_4bit" in data:
+            data["quantized_4bit"] = data.pop("load_in_4bit")
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        if isinstance(known.get("dataset"), dict):
+            known["dataset"] = DatasetInfo(**known["dataset"])
+        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
+
+    def save(self, run_dir: str | os.PathLike[str]) -> Path:
+        """Write ``run.json`` into ``run_dir`` (atomically) and return its path."""
+        path = Path(run_dir) / RUN_FILE
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike[str]) -> RunInfo:
+        """Read ``run_dir/run.json``.
+
+        Raises:
+            FileNotFoundError: The folder holds no ``run.json``.
+        """
+        path = project_path(run_dir) / RUN_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: {Path(run_dir).name} is not a finished run of 02_finetune.")
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def new_run_dir(run_name: str, adapters_root: str | os.PathLike[str] = "adapters") -> Path:
+    """Pick ``adapters/<run_name>/`` for a new run without touching earlier runs.
+
+    An empty ``run_name`` becomes a time stamp; a name that is taken gets
+    ``-2``, ``-3``, ... appended. Nothing is created yet.
+
+    Args:
+        run_name: The name the user asked for.
+        adapters_root: Folder of all runs.
+
+    Returns:
+        A path that does not exist yet.
+    """
+    base = run_name.strip() or dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    if not re.fullmatch(r"[\w.\-]+", base):
+        raise ValueError(f"run_name {run_name!r} may hold only letters, digits, '.', '_' and '-'.")
+    return unique_path(project_path(adapters_root), base)
+
+
+def find_runs(adapters: str | Sequence[str], adapters_root: str | os.PathLike[str] = "adapters") -> list[Path]:
+    """Finished runs to evaluate.
+
+    Args:
+        adapters: ``"all"`` (every finished run, oldest first), a run name, or
+            a list of run names.
+        adapters_root: Folder of all runs.
+
+    Raises:
+        FileNotFoundError: A named run does not exist (the message lists those that do).
+    """
+    root = project_path(adapters_root)
+    existing = sorted(
+        (p for p in root.glob("*") if (p / "adapter_config.json").exists() and (p / RUN_FILE).exists()),
+        key=lambda p: (p / RUN_FILE).stat().st_mtime,
+    )
+    if adapters == "all":
+        return existing
+    names = [adapters] if isinstance(adapters, str) else list(adapters)
+    runs = []
+    for name in names:
+        path = root / name
+        if not (path / "adapter_config.json").exists():
+            have = ", ".join(p.name for p in existing) or "none yet"
+            raise FileNotFoundError(f"No finished run {name!r} in {root} (runs: {have}). Run 02_finetune first.")
+        runs.append(path)
+    return runs
+
+
+def pick_run(adapter: str = "", adapters_root: str | os.PathLike[str] = "adapters") -> Path | None:
+    """The run to demo: a name, ``""`` for the newest finished run, ``"none"`` for none."""
+    if adapter.lower() == "none":
+        return None
+    if adapter:
+        return find_runs([adapter], adapters_root)[0]
+    runs = find_runs("all", adapters_root)
+    if not runs:
+        raise FileNotFoundError("No finished run under adapters/: run 02_finetune first, or set adapter = 'none'.")
+    return runs[-1]
+
+
+def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
+    """The base model to load: ``model_name`` if given, else the one the runs were trained on.
+
+    Raises:
+        ValueError: No base model is known, or the runs disagree.
+    """
+    if model_name:
+        return model_name
+    bases = {RunInfo.load(r).base_model for r in runs}
+    if len(bases) == 1:
+        return bases.pop()
+    if not bases:
+        raise ValueError("No adapters found and no model_name given: set model_name or run 02_finetune first.")
+    raise ValueError(f"The adapters come from different base models ({sorted(bases)}); evaluate them separately.")

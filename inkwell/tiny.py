@@ -1,0 +1,188 @@
+"""Tiny random-weight models of real architectures, built offline for tests and the quickstart.
+
+Middle layer: imports the bottom layer only; what differs between families comes
+from their :class:`~inkwell.families.TinySpec` entry. The result is an ordinary
+checkpoint folder (config, safetensors weights, tokenizer, processor) that loads
+through the same ``from_pretrained`` call as a hub id. torch and transformers are
+imported inside the builder: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from inkwell.families import FAMILIES
+from inkwell.paths import atomic_folder, project_path
+
+__all__ = ["build_tiny_model", "tiny_charset"]
+
+_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<unk>",
+)
+
+#: The chat template of the tiny models: the Qwen layout, without a system turn.
+_QWEN_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_charset() -> list[str]:
+    """Characters the tiny models' character-level tokenizer knows.
+
+    Printable ASCII, newline, Latin-1 and Latin Extended-A letters, basic
+    Cyrillic and common typographic punctuation.
+    """
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    chars += [chr(c) for c in range(0xA0, 0x180)] + [chr(c) for c in range(0x400, 0x460)]
+    chars += list("‘’“”–—…•€№")
+    return list(dict.fromkeys(chars))
+
+
+def _tiny_tokenizer() -> Any:
+    """A character-level fast tokenizer with the Qwen special tokens and chat template."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers  # heavy: only when building
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate([*_SPECIAL_TOKENS, *tiny_charset()])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        additional_special_tokens=list(_SPECIAL_TOKENS[1:7]),
+        chat_template=_QWEN_TEMPLATE,
+    )
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    """Split ``head_dim / 2`` rotary frequencies over (time, height, width)."""
+    half = head_dim // 2
+    t = half - 2 * (half * 3 // 8)
+    return [t, half * 3 // 8, half * 3 // 8]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``extra``, nested dictionaries merged rather than replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def build_tiny_model(
+    out_dir: str | os.PathLike[str],
+    family: str = "qwen2_5_vl",
+    *,
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Build and save a tiny random-weight model of a real architecture.
+
+    The result is a normal checkpoint folder (``config.json``, safetensors
+    weights, tokenizer and processor) that loads through the same
+    ``from_pretrained`` calls as a hub id. Its tokenizer is character level,
+    its chat template follows the Qwen layout, and its image normalisation maps
+    white paper to zero so that the vision features carry the ink.
+
+    Args:
+        out_dir: Folder to write.
+        family: A key of :data:`~inkwell.families.FAMILIES`.
+        hidden_size: Width of the language model and the vision tower.
+        layers: Number of language-model and vision layers each.
+        seed: Seed of the random weights.
+        overwrite: Replace an existing folder (otherwise it is reused as is).
+
+    Returns:
+        The folder, ready for :func:`~inkwell.model.load_model`.
+    """
+    import torch  # heavy: only when building
+    import transformers
+
+    out = project_path(out_dir)
+    if (out / "config.json").exists() and not overwrite:
+        return out
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown family {family!r}; choose one of {sorted(FAMILIES)}.")
+    spec = FAMILIES[family]
+    tokenizer = _tiny_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _SPECIAL_TOKENS}
+    heads, kv_heads = 4, 2
+    head_dim = hidden_size // heads
+    patch, merge = spec.patch_size, spec.merge_size
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=4096,
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        bos_token_id=None,
+        tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim)},
+    )
+    vision = dict(
+        depth=layers,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_heads=heads,
+        out_hidden_size=hidden_size,
+        patch_size=patch,
+        spatial_merge_size=merge,
+        temporal_patch_size=2,
+    )
+    text_extra, vision_extra = spec.tiny.overrides(patch, layers, head_dim)
+    config = getattr(transformers, spec.tiny.config_class)(
+        text_config=_merge(text, text_extra),
+        vision_config=_merge(vision, vision_extra),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    image_processor = transformers.Qwen2VLImageProcessor(
+        image_mean=[1.0, 1.0, 1.0],
+        image_std=[0.5, 0.5, 0.5],
+        patch_size=patch,
+        merge_size=merge,
+        min_pixels=(merge * patch) ** 2,
+        max_pixels=(merge * patch) ** 2 * 256,
+    )
+    processor = getattr(transformers, spec.tiny.processor_class)(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=getattr(transformers, spec.tiny.video_processor_class)(patch_size=patch),
+        chat_template=_QWEN_TEMPLATE,
+    )
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForImageTextToText.from_config(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out, overwrite=True, staging=out.with_name(out.name + ".partial")) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+    return out

@@ -1,0 +1,261 @@
+"""Training: TRL's SFTTrainer on either backend, the adapter and its run record saved as ``adapters/<run>/``.
+
+Middle layer: imports the bottom layer, :mod:`inkwell.model`, :mod:`inkwell.prompt`
+and :mod:`inkwell.runs`. torch, transformers, trl and unsloth are imported inside
+the functions that train: they are heavy, and unsloth needs a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+from tqdm.auto import tqdm
+
+from inkwell.model import LoadedModel, LoraSettings
+from inkwell.paths import PARTIAL_SUFFIX, atomic_folder
+from inkwell.prompt import ImageLimits, LineCollator
+from inkwell.runs import DatasetInfo, RunInfo, library_versions, now_iso
+
+__all__ = ["TrainResult", "TrainSettings", "describe_training", "train_adapter"]
+
+
+@dataclass
+class TrainSettings:
+    """Optimiser and schedule settings; field names are 02_finetune's parameter names.
+
+    Attributes:
+        max_steps: Optimiser steps; 0 or less means train ``num_epochs`` epochs.
+        num_epochs: Epochs, used when ``max_steps`` <= 0.
+        learning_rate: Peak learning rate.
+        batch_size: Lines per device batch.
+        grad_accum: Batches accumulated per optimiser step.
+        warmup_steps: Linear warm-up steps.
+        weight_decay: AdamW weight decay.
+        lr_scheduler: Learning-rate schedule name (``"linear"``, ``"cosine"``, ``"constant"``).
+        max_image_width: Widest line image fed to the model, in pixels.
+        max_image_height: Tallest line image fed to the model, in pixels.
+        seed: Seed of data order and dropout.
+        logging_steps: Log the loss every this many steps (0: about 50 points per run).
+    """
+
+    max_steps: int = 60
+    num_epochs: float = 1.0
+    learning_rate: float = 2e-4
+    batch_size: int = 2
+    grad_accum: int = 4
+    warmup_steps: int = 5
+    weight_decay: float = 0.0
+    lr_scheduler: str = "linear"
+    max_image_width: int = 1024
+    max_image_height: int = 128
+    seed: int = 3407
+    logging_steps: int = 0
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> TrainSettings:
+        """The settings named in a notebook's parameters (others keep their defaults)."""
+        return cls(**{f.name: parameters[f.name] for f in dataclasses.fields(cls) if f.name in parameters})
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The image limits of training, which reading must use too."""
+        return ImageLimits(self.max_image_width, self.max_image_height)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        run_dir: ``adapters/<run_name>/`` with the adapter and ``run.json``.
+        info: The run record (the content of ``run.json``).
+        seconds: Wall time of training.
+    """
+
+    run_dir: Path
+    info: RunInfo
+    seconds: float
+
+    @property
+    def log_history(self) -> list[dict[str, Any]]:
+        """The trainer's log entries (loss per logging step, ...)."""
+        return self.info.log_history
+
+
+def describe_training(result: TrainResult) -> str:
+    """A short summary of a finished run."""
+    m = result.info.metrics
+    last = m["final_logged_loss"]
+    return (
+        f"Run {result.run_dir.name}: {m['steps']} steps in {m['train_seconds']:.0f} s on "
+        f"{result.info.device} ({result.info.backend}), mean training loss {m['train_loss']:.4f}, "
+        f"last logged loss {'n/a' if last is None else f'{last:.4f}'}.\nSaved to {result.run_dir}"
+    )
+
+
+def _trainer_class() -> type:
+    """SFTTrainer that computes the loss from the model's own logits on a CPU.
+
+    TRL's default loss path runs a fused LM-head kernel that needs a GPU; on
+    a CPU the loss comes from ``transformers.Trainer.compute_loss`` with the same
+    labels (prompt masked), so both backends optimise the same objective.
+    """
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class InkwellSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
+            if inputs["input_ids"].device.type == "cpu":
+                return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    return InkwellSFTTrainer
+
+
+def _use_loss_bar(trainer: Any) -> None:
+    """Replace the trainer's progress output by one tqdm bar that shows the latest loss."""
+    from transformers import PrinterCallback, TrainerCallback
+
+    class _LossBar(TrainerCallback):
+        bar: Any = None
+
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.bar = tqdm(total=state.max_steps, desc="training", unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.bar.close()
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(_LossBar())
+
+
+def train_adapter(
+    loaded: LoadedModel,
+    train_dataset: datasets.Dataset,
+    settings: TrainSettings,
+    run_dir: str | os.PathLike[str],
+    *,
+    lora: LoraSettings | None = None,
+    parameters: dict[str, Any] | None = None,
+    dataset: DatasetInfo | None = None,
+) -> TrainResult:
+    """Fine-tune LoRA adapters with TRL's SFTTrainer and save them.
+
+    The loss covers the answer tokens only (see :class:`~inkwell.prompt.LineCollator`).
+    The run is written to ``run_dir + ".partial"`` and renamed to ``run_dir`` when
+    complete, so an interrupted run never looks finished and an earlier run is
+    never overwritten.
+
+    Args:
+        loaded: A model from :func:`~inkwell.model.load_model` with LoRA from :func:`~inkwell.model.add_lora`.
+        train_dataset: Rows with ``image`` and ``text``.
+        settings: Optimiser settings.
+        run_dir: Target folder from :func:`~inkwell.runs.new_run_dir` (must not exist).
+        lora: The LoRA settings used (recorded in ``run.json``).
+        parameters: The notebook's parameters (recorded in ``run.json`` beside the settings).
+        dataset: The data set trained on (recorded in ``run.json``).
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    import torch
+    from trl import SFTConfig
+
+    final = Path(run_dir)
+    if final.exists():
+        raise FileExistsError(f"{final} exists; earlier runs are never overwritten. Pick a new run_name.")
+    started = now_iso()
+    cuda = loaded.device == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    log_every = settings.logging_steps or (max(1, settings.max_steps // 50) if settings.max_steps > 0 else 10)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(final, staging=final.with_name(final.name + PARTIAL_SUFFIX), keep_on_error=True) as partial:
+        args = SFTConfig(
+            output_dir=str(partial / "checkpoints"),
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.grad_accum,
+            max_steps=settings.max_steps if settings.max_steps > 0 else -1,
+            num_train_epochs=settings.num_epochs,
+            learning_rate=settings.learning_rate,
+            lr_scheduler_type=settings.lr_scheduler,
+            warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay,
+            logging_steps=log_every,
+            seed=settings.seed,
+            data_seed=settings.seed,
+            bf16=bf16,
+            fp16=cuda and not bf16,
+            optim="adamw_8bit" if cuda else "adamw_torch",
+            save_strategy="no",
+            report_to="none",
+            remove_unused_columns=False,
+            dataset_kwargs={"skip_prepare_dataset": True},
+            max_length=None,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=cuda,
+            disable_tqdm=True,  # one compact bar from _LossBar instead of a table row per logged step
+            # Unsloth applies its own checkpointing on the GPU; on a CPU it only costs time
+            gradient_checkpointing=False,
+        )
+        collator = LineCollator(loaded.processor, loaded.family, settings.image_limits)
+        if loaded.backend == "unsloth":
+            from unsloth import FastVisionModel  # needs a GPU
+
+            FastVisionModel.for_training(loaded.model)
+        else:
+            loaded.model.train()
+        trainer = _trainer_class()(
+            model=loaded.model,
+            args=args,
+            train_dataset=train_dataset,
+            data_collator=collator,
+            processing_class=loaded.processor,
+        )
+        _use_loss_bar(trainer)
+        t0 = time.perf_counter()
+        output = trainer.train()
+        seconds = time.perf_counter() - t0
+        loaded.model.save_pretrained(str(partial))
+        shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+        history = [dict(e) for e in trainer.state.log_history]
+        info = RunInfo(
+            run_name=final.name,
+            base_model=loaded.model_name,
+            family=loaded.family.name,
+            backend=loaded.backend,
+            backend_reason=loaded.reason,
+            quantized_4bit=loaded.quantized_4bit,
+            device=loaded.device,
+            threads=torch.get_num_threads(),
+            prompt=loaded.family.instruction,
+            train_lines=len(train_dataset),
+            parameters={**(dataclasses.asdict(lora) if lora else {}), **dataclasses.asdict(settings),
+                        **(parameters or {})},
+            metrics={
+                "train_loss": float(output.training_loss),
+                "final_logged_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
+                "steps": int(trainer.state.global_step),
+                "train_seconds": round(seconds, 2),
+            },
+            log_history=history,
+            versions=library_versions(),
+            started=started,
+            finished=now_iso(),
+            dataset=dataset,
+        )
+        info.save(partial)
+    return TrainResult(final, info, seconds)

@@ -1,0 +1,234 @@
+"""Notebook-level steps: small functions that keep the notebooks' cells short.
+
+Top layer: imports the middle and bottom layers. Each function is one step a
+notebook takes (write the demo data, record the parameters, decode a split with
+every system, read a folder of images) and returns a value; nothing prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from inkwell.data import dataset_fingerprint
+from inkwell.decode import Prediction, Reading, max_new_tokens_for, predict_lines
+from inkwell.evaluate import score_lines, system_metrics
+from inkwell.images import IMAGE_SUFFIXES, open_rgb
+from inkwell.model import LoadedModel, load_adapter, load_model
+from inkwell.paths import DEMO_SOURCE, project_path, unique_path
+from inkwell.prompt import ImageLimits
+from inkwell.runs import DatasetInfo, RunInfo, base_model_of, library_versions, now_iso
+from inkwell.synth import SyntheticSet, make_synthetic_lines
+from inkwell.train import TrainSettings
+
+__all__ = [
+    "Reader",
+    "dataset_info",
+    "ensure_demo_data",
+    "evaluation_context",
+    "list_images",
+    "literal_parameters",
+    "load_reader",
+    "new_evaluation_dir",
+    "predict_systems",
+    "quick_validation",
+    "read_images",
+    "take_lines",
+    "texts_of",
+]
+
+
+def ensure_demo_data(source: str, n_lines: int, seed: int = 0) -> SyntheticSet | None:
+    """Write the synthetic demo set when ``source`` is the demo path and missing.
+
+    Any other ``source`` is left alone (a missing one is reported by
+    :func:`~inkwell.data.prepare_dataset` with the path to fix).
+
+    Args:
+        source: The ``source`` parameter of 01_data.
+        n_lines: Lines to generate (0 = never generate).
+        seed: Seed of the synthetic lines.
+
+    Returns:
+        The :class:`~inkwell.synth.SyntheticSet` when the demo path is in use, else ``None``.
+    """
+    if project_path(source) != project_path(DEMO_SOURCE) or n_lines <= 0:
+        return None
+    return make_synthetic_lines(project_path(DEMO_SOURCE).parent, n_lines, seed=seed, progress=True)
+
+
+def literal_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The flat literal parameters defined in a notebook namespace.
+
+    Call it right after the ``parameters`` cell with ``globals()``: it keeps
+    names that do not start with ``_`` and hold str/int/float/bool/None or a
+    list of those, so ``run.json`` records every parameter of the run.
+    """
+    plain = (str, int, float, bool, type(None))
+    skip = {"In", "Out", "exit", "quit", "get_ipython"}
+    return {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and k not in skip
+        and (isinstance(v, plain) or (isinstance(v, list) and all(isinstance(x, plain) for x in v)))
+    }
+
+
+def take_lines(split: datasets.Dataset, max_lines: int) -> datasets.Dataset:
+    """The first ``max_lines`` rows of a split (all when ``max_lines`` <= 0)."""
+    return split if max_lines <= 0 or max_lines >= len(split) else split.select(range(max_lines))
+
+
+def dataset_info(dataset_name: str, data: datasets.DatasetDict) -> DatasetInfo:
+    """What ``run.json`` records about the processed set a run trains on."""
+    return DatasetInfo(
+        name=dataset_name,
+        path=str(project_path(f"data/processed/{dataset_name}")),
+        fingerprint=dataset_fingerprint(data),
+        splits={k: len(v) for k, v in data.items()},
+    )
+
+
+def quick_validation(
+    loaded: LoadedModel,
+    split: datasets.Dataset,
+    n_lines: int,
+    settings: TrainSettings,
+    run_dir: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """Decode the first ``n_lines`` of a split with the freshly trained model.
+
+    The CER/WER are added to the run's ``run.json`` under ``validation``.
+
+    Returns:
+        ``{"lines", "cer", "wer", "examples"}``; empty when ``n_lines`` is 0.
+    """
+    if n_lines <= 0 or len(split) == 0:
+        return {}
+    lines = take_lines(split, n_lines)
+    refs = list(lines["text"])
+    preds = predict_lines(loaded, list(lines["image"]), limits=settings.image_limits,
+                          max_new_tokens=max_new_tokens_for(loaded.processor, refs))
+    hyps = [p.text for p in preds]
+    metrics = system_metrics("validation", score_lines(list(lines["id"]), refs, hyps))
+    summary = {"lines": len(refs), "cer": round(metrics.cer, 4), "wer": round(metrics.wer, 4)}
+    info = RunInfo.load(run_dir)
+    info.validation = summary
+    info.save(project_path(run_dir))
+    return {**summary, "examples": [{"reference": r, "prediction": h} for r, h in list(zip(refs, hyps))[:5]]}
+
+
+def _limits_of(run: Path | None) -> ImageLimits:
+    """The image limits a run was trained with (the defaults for no run)."""
+    return RunInfo.load(run).image_limits if run is not None else ImageLimits()
+
+
+def predict_systems(
+    base_name: str,
+    runs: Sequence[Path],
+    lines: datasets.Dataset,
+    *,
+    include_base: bool = True,
+    batch_size: int = 8,
+    backend: str = "auto",
+    load_in_4bit: bool = True,
+) -> dict[str, list[Prediction]]:
+    """Decode a split with the base model and each adapter.
+
+    The base model is loaded once; each adapter is attached in turn. Images
+    use the size limits each run was trained with, and ``max_new_tokens``
+    comes from the references (:func:`~inkwell.decode.max_new_tokens_for`).
+
+    Returns:
+        ``{"base": [...], "<run name>": [...], ...}`` in the order given.
+    """
+    loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False)
+    refs = list(lines["text"])
+    images = list(lines["image"])
+    limit = max_new_tokens_for(loaded.processor, refs)
+    out: dict[str, list[Prediction]] = {}
+    if include_base:  # with the image limits of the first run, so the base sees what the adapters see
+        out["base"] = predict_lines(loaded, images, limits=_limits_of(runs[0] if runs else None),
+                                    max_new_tokens=limit, batch_size=batch_size)
+    for run in runs:
+        load_adapter(loaded, run)
+        out[run.name] = predict_lines(loaded, images, limits=_limits_of(run), max_new_tokens=limit,
+                                      batch_size=batch_size)
+    return out
+
+
+def texts_of(predictions: dict[str, list[Prediction]]) -> dict[str, list[str]]:
+    """Just the decoded texts, per system."""
+    return {k: [p.text for p in v] for k, v in predictions.items()}
+
+
+def new_evaluation_dir(dataset_name: str, split: str, root: str | os.PathLike[str] = "adapters/evaluations") -> Path:
+    """A fresh folder for one evaluation's files (never an existing one)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return unique_path(project_path(root), f"{dataset_name}-{split}-{stamp}")
+
+
+def evaluation_context(
+    dataset_name: str, split: str, runs: Sequence[Path], base_name: str, predictions: dict[str, list[Prediction]]
+) -> dict[str, Any]:
+    """Entries for ``metrics.json``: what was evaluated, and guard/limit counts per system."""
+    return {
+        "dataset": dataset_name,
+        "split": split,
+        "base_model": base_name,
+        "adapters": [str(r) for r in runs],
+        "stopped_by_repetition_guard": {k: sum(p.stopped_by_guard for p in v) for k, v in predictions.items()},
+        "hit_max_new_tokens": {k: sum(p.hit_limit for p in v) for k, v in predictions.items()},
+        "versions": library_versions(),
+        "created": now_iso(),
+    }
+
+
+def list_images(inputs: str, max_images: int = 0) -> list[Path]:
+    """Image files named by ``inputs``: one file, or the images in a folder (sorted).
+
+    Raises:
+        FileNotFoundError: Nothing readable at ``inputs``.
+    """
+    path = project_path(inputs)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is neither an image file nor a folder; set `inputs` to one.")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {path}.")
+    return files[:max_images] if max_images > 0 else files
+
+
+@dataclass
+class Reader:
+    """A base model with (optionally) an adapter, and the image limits it was trained with."""
+
+    loaded: LoadedModel
+    limits: ImageLimits
+    run: Path | None
+
+
+def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", load_in_4bit: bool = True) -> Reader:
+    """Load the base model (from the run's ``run.json`` unless named) and attach the run's adapter."""
+    base = base_model_of([run] if run else [], model_name)
+    loaded = load_model(base, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False)
+    if run is not None:
+        load_adapter(loaded, run)
+    return Reader(loaded, _limits_of(run), run)
+
+
+def read_images(reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 128, batch_size: int = 8) -> list[Reading]:
+    """Transcribe image files with a :class:`Reader`."""
+    images = [open_rgb(f) for f in files]
+    preds = predict_lines(reader.loaded, images, limits=reader.limits, max_new_tokens=max_new_tokens,
+                          batch_size=batch_size)
+    return [Reading(f, p.text, p.stopped_by_guard or p.hit_limit) for f, p in zip(files, preds)]

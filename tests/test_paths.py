@@ -1,0 +1,71 @@
+"""inkwell.paths: atomic folder and file writes never lose or half-write anything; unique names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inkwell.paths import atomic_file, atomic_folder, unique_path
+
+
+def test_atomic_folder_publishes_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "half.txt").write_text("x")
+            raise RuntimeError("interrupted")
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # nothing half-written, staging removed
+    with atomic_folder(target) as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert (target / "a.txt").read_text() == "a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_folder_keeps_what_exists(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "mine.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="left as it is"):
+        with atomic_folder(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["mine.txt"]
+    with atomic_folder(target, overwrite=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_folder_keeps_partial_work_on_request(tmp_path: Path) -> None:
+    target, staging = tmp_path / "run", tmp_path / "run.partial"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(target, staging=staging, keep_on_error=True) as tmp:
+            (tmp / "checkpoint").write_text("step 40")
+            raise KeyboardInterrupt
+    assert not target.exists() and (staging / "checkpoint").read_text() == "step 40"
+    target.mkdir()
+    (target / "other").write_text("an earlier run")
+    with pytest.raises(FileExistsError, match="kept in"):
+        with atomic_folder(target, staging=staging, keep_on_error=True) as tmp:
+            (tmp / "adapter").write_text("done")
+    assert (staging / "adapter").read_text() == "done" and (target / "other").exists()
+
+
+def test_atomic_file_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    path.write_text("old")
+    with pytest.raises(ValueError):
+        with atomic_file(path) as tmp:
+            tmp.write_text("half")
+            raise ValueError
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+    with atomic_file(path) as tmp:
+        tmp.write_text("new")
+    assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_unique_path_skips_taken_and_partial_names(tmp_path: Path) -> None:
+    assert unique_path(tmp_path, "exp") == tmp_path / "exp"
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp-2.partial").mkdir()
+    assert unique_path(tmp_path, "exp") == tmp_path / "exp-3"

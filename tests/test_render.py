@@ -1,0 +1,121 @@
+"""Tests for inkwell.render: diffs, sample views and rejected rows (plus the data display helpers it sits beside)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.figure
+import PIL.Image
+import pytest
+from builders import plain_image, run, sample_evaluation, simple_set
+
+from inkwell.data import DataReport, char_frequencies, load_processed
+from inkwell.images import image_to_data_uri
+from inkwell.plots import data_histograms, sample_grid
+from inkwell.render import (
+    rejected_summary_html,
+    rejected_thumbnails_html,
+    render_diff_html,
+    render_diff_text,
+    render_sample_html,
+    render_samples_html,
+)
+
+# ---------------------------------------------------------------------------
+# Data display helpers
+# ---------------------------------------------------------------------------
+
+
+def test_display_helpers(tmp_path):
+    d = tmp_path / "in"
+    simple_set(d, n=10, texts=[f"a$b {i}" for i in range(10)])
+    (d / "x<y>.png").write_bytes(b"broken")
+    with open(d / "labels.csv", "a", encoding="utf-8", newline="") as fh:
+        fh.write("x<y>.png,<b>bold</b>\r\nl0.png,dup\r\n")
+    report = run(d / "labels.csv", tmp_path)
+    dsd = load_processed("ds", tmp_path / "out")
+    fig = sample_grid(dsd, n=3)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    fig.savefig(tmp_path / "grid.png")
+    assert isinstance(sample_grid(dsd, n=2, split="test"), matplotlib.figure.Figure)
+    hist = data_histograms(dsd)
+    assert isinstance(hist, matplotlib.figure.Figure) and len(hist.axes) == 4
+    freqs = char_frequencies(dsd, top=3)
+    assert freqs[:3] == [(" ", 9), ("$", 9), ("a", 9)]  # l0 is rejected (conflict), 9 rows left
+    summary = rejected_summary_html(report)
+    assert "<table>" in summary and "corrupt_image" in summary and "conflict" in summary
+    thumbs = rejected_thumbnails_html(report)
+    assert "x&lt;y&gt;.png" in thumbs and "<y>" not in thumbs
+    assert thumbs.count("data:image/png;base64,") == 2  # the two conflicting copies of l0.png
+    assert "labels.csv:12" in thumbs
+    assert rejected_summary_html(DataReport(tmp_path, "table", 0, 0, 0, 0, {}, {}, "", {}, [])).startswith("<p>")
+
+
+# ---------------------------------------------------------------------------
+# Diffs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref,pred,expected",
+    [
+        ("the cat", "the cot", "the c[a->o]t"),
+        ("cat", "cats", "cat{+s}"),
+        ("cats", "cat", "cat[-s]"),
+        ("ab cd", "abcd", "ab[-␣]cd"),
+        ("abc", "abc", "abc"),
+        ("abc", "", "[-abc]"),
+        ("kitten", "sitting", "[k->s]itt[e->i]n{+g}"),
+        ("дом", "дым", "д[о->ы]м"),
+    ],
+)
+def test_render_diff_text(ref, pred, expected):
+    assert render_diff_text(ref, pred) == expected
+
+
+def test_render_diff_html_escapes_and_marks():
+    out = render_diff_html("a<script>b", "<script>bc")
+    assert "<script>" not in out
+    assert "&lt;script&gt;" in out
+    assert "<del" in out and "<ins" in out
+    sub = render_diff_html("cat", "cot")
+    assert "\u2192" in sub and 'class="iw-sub"' in sub
+    attack = render_diff_html('x"><img src=x onerror=alert(1)>', "y")
+    assert "<img" not in attack
+
+
+# ---------------------------------------------------------------------------
+# Sample views
+# ---------------------------------------------------------------------------
+
+
+def test_image_to_data_uri_resizes():
+    uri = image_to_data_uri(plain_image(1600, 40), max_width=800)
+    assert uri.startswith("data:image/png;base64,")
+    import base64
+    import io
+
+    decoded = PIL.Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert decoded.size == (800, 20)
+    assert image_to_data_uri(PIL.Image.new("P", (10, 10))).startswith("data:image/png")
+
+
+def test_render_sample_html():
+    out = render_sample_html(plain_image(), "abcd", {"base": "abed", "tuned<b>": "abcd"}, sample_id="line-7")
+    assert "<img" in out and "line-7" in out
+    assert "25.0%" in out and "0.0%" in out
+    assert "tuned&lt;b&gt;" in out and "tuned<b>" not in out
+    assert out.index("base") < out.index("tuned")
+    given = render_sample_html(None, "abcd", {"base": "abed"}, cers={"base": 0.5})
+    assert "50.0%" in given and "<img" not in given
+
+
+def test_render_samples_html_worst_first():
+    ev, images = sample_evaluation()
+    out = render_samples_html(images, ev, limit=3)
+    positions = [out.find(f">{i}<") for i in ["s1", "s3", "s4"]]
+    assert positions == sorted(positions) and positions[0] > 0
+    assert ">s0<" not in out
+    only_tuned = render_samples_html(images, ev, systems=["finetuned"], ids=["s0", "s3"])
+    assert "baseline" not in only_tuned and ">s0<" in only_tuned
+    assert only_tuned.find(">s3<") < only_tuned.find(">s0<")

@@ -1,0 +1,53 @@
+"""inkwell.runs: run folders are never reused, and the run record reads old and new run.json files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from inkwell.prompt import ImageLimits
+from inkwell.runs import RunInfo, base_model_of, new_run_dir
+
+
+def test_new_run_dir_never_reuses(tmp_path: Path) -> None:
+    first = new_run_dir("exp", tmp_path)
+    assert first == tmp_path / "exp"
+    first.mkdir()
+    assert new_run_dir("exp", tmp_path) == tmp_path / "exp-2"
+    (tmp_path / "exp-2.partial").mkdir()  # an interrupted run also holds its name
+    assert new_run_dir("exp", tmp_path) == tmp_path / "exp-3"
+    assert re.fullmatch(r"run-\d{8}-\d{6}", new_run_dir("", tmp_path).name)
+    with pytest.raises(ValueError, match="run_name"):
+        new_run_dir("../escape", tmp_path)
+
+
+def test_run_record_round_trips_and_reads_old_files(tmp_path: Path) -> None:
+    """A record written before RunInfo was typed still reads: its settings become parameters under notebook names."""
+    old = {
+        "run_name": "old", "base_model": "data/models/tiny", "family": "qwen2_5_vl", "backend": "transformers",
+        "backend_reason": "no CUDA GPU", "load_in_4bit": False, "device": "cpu",
+        "train_settings": {"max_steps": 6, "epochs": 1.0, "scheduler": "constant", "max_image_width": 512,
+                           "max_image_height": 32},
+        "lora": {"r": 8, "alpha": 16, "vision": True},
+        "prompt": "Transcribe", "train_lines": 4, "parameters": {"max_steps": 6, "dataset_name": "nb"},
+        "metrics": {"steps": 6}, "validation": {"cer": 0.5}, "dataset": {"name": "nb", "path": "p",
+                                                                       "fingerprint": "f" * 16, "splits": {"train": 4}},
+        "custom": "kept",
+    }
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "run.json").write_text(json.dumps(old), encoding="utf-8")
+    info = RunInfo.load(tmp_path / "old")
+    assert info.image_limits == ImageLimits(512, 32)
+    assert info.parameters["lora_r"] == 8 and info.parameters["lr_scheduler"] == "constant"
+    assert info.parameters["num_epochs"] == 1.0 and info.parameters["finetune_vision_layers"] is True
+    assert info.quantized_4bit is False and info.dataset is not None and info.dataset.fingerprint == "f" * 16
+    info.save(tmp_path / "old")
+    again = json.loads((tmp_path / "old" / "run.json").read_text(encoding="utf-8"))
+    assert again["custom"] == "kept" and again["parameters"]["lora_r"] == 8 and "train_settings" not in again
+    assert RunInfo.load(tmp_path / "old") == info
+    assert base_model_of([tmp_path / "old"]) == "data/models/tiny"
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        RunInfo.load(tmp_path / "missing")
