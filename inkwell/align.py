@@ -21,7 +21,7 @@ EMPTY_MARK = "\u2205"  # empty set
 
 
 def alignment(reference: str, prediction: str) -> list[tuple[str, str, str]]:
-    """Aligns two strings as runs of one operation each, straight from jiwer's alignment chunks.
+    """Align two strings as runs of one operation each, straight from jiwer's alignment chunks.
 
     Both sides are prepared as for scoring (NFC, outer whitespace stripped).
 
@@ -47,7 +47,7 @@ def alignment(reference: str, prediction: str) -> list[tuple[str, str, str]]:
 
 
 def align_chars(reference: str, prediction: str) -> list[tuple[str, str, str]]:
-    """Aligns two strings character by character.
+    """Align two strings character by character.
 
     Both sides are prepared as for scoring (NFC, outer whitespace stripped).
 
@@ -76,7 +76,7 @@ def align_chars(reference: str, prediction: str) -> list[tuple[str, str, str]]:
 
 
 def visible(text: str) -> str:
-    """Shows spaces inside error markers as a visible open box."""
+    """Show spaces inside error markers as a visible open box."""
     return text.replace(" ", SPACE_MARK)
 
 

@@ -101,7 +101,7 @@ def predict_lines(
     Returns:
         One :class:`Prediction` per image, in order.
     """
-    import torch
+    import torch  # heavy: loaded on use
 
     model, processor, family = loaded.model, loaded.processor, loaded.family
     if loaded.backend == "unsloth":
@@ -140,7 +140,8 @@ def predict_lines(
                     row = row[: row.index(eos)]
                 text = tok.decode(row, skip_special_tokens=True)
                 looped = (not ended) and repetition_guard and has_repetition_loop(text)
-                results.append(Prediction(text, stopped_by_guard=looped, hit_limit=not ended and len(row) >= max_new_tokens))
+                hit_limit = not ended and len(row) >= max_new_tokens
+                results.append(Prediction(text, stopped_by_guard=looped, hit_limit=hit_limit))
             bar.update(len(chunk))
         bar.close()
     finally:
@@ -149,7 +150,7 @@ def predict_lines(
 
 
 def has_repetition_loop(text: str, min_repeats: int = 4, max_unit: int = 20) -> bool:
-    """Detects a unit repeated back-to-back at the end of the text.
+    """Detect a unit repeated back-to-back at the end of the text.
 
     A unit of 2..``max_unit`` characters must occur at least ``min_repeats``
     times in a row at the end ("abcabcabcabc"). A single repeated character
@@ -216,8 +217,8 @@ class RepetitionStopper:
         self.max_unit = max_unit
 
     def __call__(self, input_ids: "torch.LongTensor", scores: Any = None, **kwargs: Any) -> "torch.BoolTensor":
-        """Returns a bool tensor of shape (batch,): True where a row loops."""
-        import torch
+        """Return a bool tensor of shape (batch,): True where a row loops."""
+        import torch  # heavy: loaded on use
 
         flags = [
             has_repetition_loop(self.decode(row[self.prompt_length :].tolist()), self.min_repeats, self.max_unit)
@@ -229,6 +230,7 @@ class RepetitionStopper:
 
 def _repetition_criteria(tokenizer: Any, prompt_length: int) -> Any:
     """A stopping-criteria list holding the repetition guard for one batch."""
-    from transformers import StoppingCriteriaList
+    from transformers import StoppingCriteriaList  # heavy: loaded on use
 
-    return StoppingCriteriaList([RepetitionStopper(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), prompt_length)])
+    stopper = RepetitionStopper(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), prompt_length)
+    return StoppingCriteriaList([stopper])

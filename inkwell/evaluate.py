@@ -103,7 +103,7 @@ class SystemMetrics:
     wer_normalized: float
 
     def to_dict(self) -> dict:
-        """Returns the metrics as a plain, JSON-ready dictionary."""
+        """Return the metrics as a plain, JSON-ready dictionary."""
         return asdict(self)
 
 
@@ -146,16 +146,16 @@ class BootstrapResult:
         return f"{self.system_b} and {self.system_a} are not distinguishable at 95% ({ci})."
 
     def to_dict(self) -> dict:
-        """Returns the result, with its verdict, as a plain dictionary."""
+        """Return the result, with its verdict, as a plain dictionary."""
         return {**asdict(self), "verdict": self.verdict}
 
 
 def normalize_text(text: str) -> str:
-    """Normalises text for the lenient metric variants.
+    """Normalise text for the lenient metric variants.
 
-    Applies NFC, case folding, removes every character of a Unicode
-    punctuation category (``P*``; symbols such as ``$`` are kept), collapses
-    runs of whitespace to one space and strips the ends.
+    Apply NFC and case folding, remove every character of a Unicode
+    punctuation category (``P*``; symbols such as ``$`` are kept), collapse
+    runs of whitespace to one space and strip the ends.
 
     Args:
         text: Text to normalise.
@@ -172,7 +172,7 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", " ".join(text.split()))
 
 def _as_text(value: Any) -> str:
-    """Turns a cell value into text; None and float NaN (empty CSV cells) become ''."""
+    """Turn a cell value into text; None and float NaN (empty CSV cells) become ''."""
     if value is None:
         return ""
     if isinstance(value, float) and math.isnan(value):
@@ -181,7 +181,7 @@ def _as_text(value: Any) -> str:
 
 
 def prepare_text(text: Any) -> str:
-    """NFC-normalises and strips one side before scoring."""
+    """NFC-normalise and strip one side before scoring."""
     return unicodedata.normalize("NFC", _as_text(text)).strip()
 
 
@@ -208,7 +208,7 @@ def edit_counts(refs: Sequence[str], hyps: Sequence[str]) -> tuple[np.ndarray, n
 
 
 def score_lines(ids: Sequence[Any], references: Sequence[Any], predictions: Sequence[Any]) -> list[LineScore]:
-    """Scores predictions line by line.
+    """Score predictions line by line.
 
     Args:
         ids: Line identifiers (converted to ``str``; must be unique).
@@ -266,7 +266,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def system_metrics(system: str, scores: list[LineScore]) -> SystemMetrics:
-    """Aggregates line scores into corpus metrics.
+    """Aggregate line scores into corpus metrics.
 
     Args:
         system: System name.
@@ -455,7 +455,7 @@ def evaluate_systems(
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> Evaluation:
-    """Scores every system on the same lines and compares each pair.
+    """Score every system on the same lines and compares each pair.
 
     Args:
         ids: Line identifiers.
@@ -494,7 +494,7 @@ def evaluate_systems(
 
 
 def _json_safe(value: Any) -> Any:
-    """Replaces NaN/inf by None and numpy scalars by Python ones, recursively."""
+    """Replace NaN/inf by None and numpy scalars by Python ones, recursively."""
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -507,7 +507,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def save_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
-    """Writes ``predictions.csv`` and ``metrics.json`` into ``out_dir``.
+    """Write ``predictions.csv`` and ``metrics.json`` into ``out_dir``.
 
     ``predictions.csv`` has columns id, system, reference, prediction, cer.
     ``metrics.json`` holds ``n_lines``, ``systems`` (per-system metrics),
@@ -551,7 +551,7 @@ _KEY_COLUMNS = ["dataset", "split", "system"]
 def update_comparison(
     evaluation: Evaluation, table_path: str | os.PathLike, dataset: str, split: str
 ) -> pd.DataFrame:
-    """Adds this run's systems to a CSV comparison table shared across runs.
+    """Add this run's systems to a CSV comparison table shared across runs.
 
     A row is keyed by (dataset, split, system): an existing row with the same
     key is replaced in place, new keys are appended. The file is created if

@@ -113,7 +113,7 @@ def png_bytes(img: Image.Image, *, small: bool = False) -> bytes:
 
 
 def image_to_data_uri(image: Image.Image, max_width: int = 800) -> str:
-    """Encodes an image as a PNG data URI, downscaled to ``max_width``.
+    """Encode an image as a PNG data URI, downscaled to ``max_width``.
 
     Args:
         image: The image.

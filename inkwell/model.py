@@ -88,7 +88,7 @@ def choose_backend(backend: str = "auto", load_in_4bit: bool = True) -> BackendC
     Raises:
         RuntimeError: ``"unsloth"`` was asked for on a machine without CUDA.
     """
-    import torch
+    import torch  # heavy: loaded on use
 
     cuda = torch.cuda.is_available()
     gpu = torch.cuda.get_device_name(0) if cuda else ""
@@ -130,7 +130,7 @@ def load_model(
     Returns:
         A :class:`LoadedModel`.
     """
-    import torch
+    import torch  # heavy: loaded on use
 
     chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
     source = _model_source(model_name)
@@ -144,18 +144,18 @@ def load_model(
         )
         device = "cuda"
     else:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText, AutoProcessor  # heavy: loaded on use
 
         kwargs: dict[str, Any] = {}
         if torch.cuda.is_available():
             device = "cuda"
             kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             kwargs["device_map"] = {"": 0}
-            from transformers import AutoConfig
+            from transformers import AutoConfig  # heavy: loaded on use
 
             prequantized = getattr(AutoConfig.from_pretrained(source), "quantization_config", None) is not None
             if use_4bit and not prequantized:  # a *-bnb-4bit checkpoint brings its own quantization
-                from transformers import BitsAndBytesConfig
+                from transformers import BitsAndBytesConfig  # heavy: loaded on use
 
                 kwargs["quantization_config"] = BitsAndBytesConfig(
                     load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"]
@@ -247,8 +247,8 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
             random_state=lora.seed,
         )
     else:
-        import torch
-        from peft import LoraConfig, get_peft_model
+        import torch  # heavy: loaded on use
+        from peft import LoraConfig, get_peft_model  # heavy: loaded on use
 
         torch.manual_seed(lora.seed)
         config = LoraConfig(
@@ -272,7 +272,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
     Raises:
         FileNotFoundError: The folder holds no ``adapter_config.json``.
     """
-    from peft import PeftModel
+    from peft import PeftModel  # heavy: loaded on use
 
     path = project_path(adapter_dir)
     if not (path / "adapter_config.json").exists():

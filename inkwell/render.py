@@ -38,7 +38,7 @@ __all__ = [
 
 
 def render_diff_text(reference: str, prediction: str) -> str:
-    """Renders a plain-text diff of a prediction against its reference.
+    """Render a plain-text diff of a prediction against its reference.
 
     Legend:
         * ``[a->o]`` reference "a" was read as "o" (substitution)
@@ -87,7 +87,7 @@ LEGEND_HTML = (
 
 
 def render_diff_html(reference: str, prediction: str) -> str:
-    """Renders an HTML diff of a prediction against its reference.
+    """Render an HTML diff of a prediction against its reference.
 
     Errors carry both a colour and a non-colour marker, so the diff reads for
     colour-blind users and in black-and-white print:
@@ -182,7 +182,7 @@ def render_sample_html(
     sample_id: str = "",
     cers: dict[str, float] | None = None,
 ) -> str:
-    """Renders one line: image, reference, and each system's marked prediction.
+    """Render one line: image, reference, and each system's marked prediction.
 
     Args:
         image: Line image, or None to leave it out.
@@ -205,7 +205,7 @@ def render_samples_html(
     ids: Sequence[str] | None = None,
     limit: int = 20,
 ) -> str:
-    """Renders several samples, worst first by the max CER over shown systems.
+    """Render several samples, worst first by the max CER over shown systems.
 
     Args:
         images: Line id -> image (missing ids are shown without an image).

@@ -88,7 +88,8 @@ class RunInfo:
         family: Model family key.
         backend: ``"unsloth"`` or ``"transformers"``.
         backend_reason: Why that backend ran.
-        quantized_4bit: Whether the base weights were loaded in 4-bit (the user's wish is ``parameters["load_in_4bit"]``).
+        quantized_4bit: Whether the base weights were loaded in 4-bit (what the user asked for is
+            ``parameters["load_in_4bit"]``).
         device: ``"cuda"`` or ``"cpu"``.
         threads: CPU threads torch used (CPU results depend on it).
         prompt: The instruction the model was trained with.
@@ -169,7 +170,8 @@ class RunInfo:
         """
         path = project_path(run_dir) / RUN_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: {Path(run_dir).name} is not a finished run of 02_finetune.")
+            raise FileNotFoundError(
+                f"{path} does not exist: {Path(run_dir).name} is not a finished run of 02_finetune.")
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -122,7 +122,8 @@ def render_line(
         draw.text((x, height * 0.5 + drift), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
         x += adv + stroke
     shear = rng.uniform(-0.35, 0.15)
-    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, shear, -shear * height, 0, 1, 0), Image.Resampling.BICUBIC)
+    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, shear, -shear * height, 0, 1, 0),
+                              Image.Resampling.BICUBIC)
     canvas = canvas.rotate(rng.uniform(-1.5, 1.5), resample=Image.Resampling.BICUBIC, expand=False)
     box = canvas.getbbox() or (0, 0, width, height)
     top = max(0, box[1] - margin // 2)

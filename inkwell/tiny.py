@@ -56,7 +56,7 @@ def tiny_charset() -> list[str]:
 def _tiny_tokenizer() -> Any:
     """A character-level fast tokenizer with the Qwen special tokens and chat template."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers  # heavy: only when building
-    from transformers import PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast  # heavy: loaded on use
 
     vocab = {tok: i for i, tok in enumerate([*_SPECIAL_TOKENS, *tiny_charset()])}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
@@ -116,7 +116,7 @@ def build_tiny_model(
         The folder, ready for :func:`~inkwell.model.load_model`.
     """
     import torch  # heavy: only when building
-    import transformers
+    import transformers  # heavy: loaded on use
 
     out = project_path(out_dir)
     if (out / "config.json").exists() and not overwrite:

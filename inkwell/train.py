@@ -107,8 +107,8 @@ def _trainer_class() -> type:
     a CPU the loss comes from ``transformers.Trainer.compute_loss`` with the same
     labels (prompt masked), so both backends optimise the same objective.
     """
-    from transformers import Trainer
-    from trl import SFTTrainer
+    from transformers import Trainer  # heavy: loaded on use
+    from trl import SFTTrainer  # heavy: loaded on use
 
     class InkwellSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
@@ -121,7 +121,7 @@ def _trainer_class() -> type:
 
 def _use_loss_bar(trainer: Any) -> None:
     """Replace the trainer's progress output by one tqdm bar that shows the latest loss."""
-    from transformers import PrinterCallback, TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback  # heavy: loaded on use
 
     class _LossBar(TrainerCallback):
         bar: Any = None
@@ -172,8 +172,8 @@ def train_adapter(
     Returns:
         A :class:`TrainResult`.
     """
-    import torch
-    from trl import SFTConfig
+    import torch  # heavy: loaded on use
+    from trl import SFTConfig  # heavy: loaded on use
 
     final = Path(run_dir)
     if final.exists():

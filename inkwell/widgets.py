@@ -21,7 +21,7 @@ __all__ = ["make_inspector"]
 
 
 def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) -> widgets.VBox:
-    """Builds an interactive viewer that steps through samples, worst first.
+    """Build an interactive viewer that steps through samples, worst first.
 
     Controls: systems to show side by side, a substring filter (matched
     case-insensitively against id, reference and the shown predictions), a

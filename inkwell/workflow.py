@@ -226,7 +226,9 @@ def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", loa
     return Reader(loaded, _limits_of(run), run)
 
 
-def read_images(reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 128, batch_size: int = 8) -> list[Reading]:
+def read_images(
+    reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 128, batch_size: int = 8
+) -> list[Reading]:
     """Transcribe image files with a :class:`Reader`."""
     images = [open_rgb(f) for f in files]
     preds = predict_lines(reader.loaded, images, limits=reader.limits, max_new_tokens=max_new_tokens,

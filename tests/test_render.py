@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.figure
 import PIL.Image
 import pytest
-from builders import plain_image, run, sample_evaluation, simple_set
+from builders import page_image, page_xml, plain_image, run, sample_evaluation, simple_set
 
 from inkwell.data import DataReport, char_frequencies, load_processed
 from inkwell.images import image_to_data_uri
@@ -119,3 +119,25 @@ def test_render_samples_html_worst_first():
     only_tuned = render_samples_html(images, ev, systems=["finetuned"], ids=["s0", "s3"])
     assert "baseline" not in only_tuned and ">s0<" in only_tuned
     assert only_tuned.find(">s3<") < only_tuned.find(">s0<")
+
+
+def test_rejections_carry_the_file_they_came_from(tmp_path):
+    """Each rejection records the file its image led to, so the gallery shows it without resolving paths again."""
+    d = tmp_path / "in"
+    simple_set(d, n=3)
+    (d / "bad.png").write_bytes(b"junk")
+    with open(d / "labels.csv", "a", encoding="utf-8", newline="") as fh:
+        fh.write("bad.png,broken\r\nmissing.png,gone\r\nl0.png,\r\n")
+    page_image(tmp_path / "pages" / "page.png")
+    xml = page_xml(tmp_path / "pages")
+    text = xml.read_text(encoding="utf-8").replace("10,10 230,10 230,70 10,70", "10,10 13,10 13,13 10,13")
+    xml.write_text(text, encoding="utf-8")  # the first line is cut too small to use
+
+    by_reason = {r.reason: r for r in run(d / "labels.csv", tmp_path).rejected}
+    assert by_reason["corrupt_image"].resolved == str(d / "bad.png")
+    assert by_reason["empty_text"].resolved == str(d / "l0.png")
+    assert by_reason["missing_file"].resolved is None
+    (small,) = run(xml, tmp_path, name="pages").rejected
+    assert small.reason == "too_small" and small.resolved == str(tmp_path / "pages" / "page.png")
+    gallery = rejected_thumbnails_html(run(xml, tmp_path, name="pages2"))
+    assert gallery.count("data:image/png;base64,") == 1  # the page the line was cut from

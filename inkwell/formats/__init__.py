@@ -24,7 +24,9 @@ from inkwell.paths import project_path
 __all__ = ["FORMATS", "REGISTRY", "DataFormatError", "RawRow", "ReadResult", "Rejection", "detect_format", "read_rows"]
 
 #: Format name -> its module, in the order a single file is sniffed (the first match wins; table last).
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (imagefolder, page_xml, alto, jsonl, paddle_det, paddle_rec, table)}
+REGISTRY: dict[str, ModuleType] = {
+    m.NAME: m for m in (imagefolder, page_xml, alto, jsonl, paddle_det, paddle_rec, table)
+}
 
 #: The format names ``format`` accepts besides ``"auto"``.
 FORMATS = tuple(REGISTRY)

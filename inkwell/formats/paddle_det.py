@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from inkwell.formats import paddle_rec
-from inkwell.formats.base import TABLE_SUFFIXES, DataFormatError, RawRow, ReadLog, annotation_first_line, decode_text_file
+from inkwell.formats.base import (TABLE_SUFFIXES, DataFormatError, RawRow, ReadLog, annotation_first_line,
+                                  decode_text_file)
 from inkwell.formats.resolve import Resolver, open_page
 from inkwell.images import perspective_crop, polygon_crop
 
