@@ -298,7 +298,7 @@ _FEATURES = datasets.Features({
 
 
 def _drop_duplicates(rows: list[RawRow], texts: list[str | None], good: list[tuple[int, ImageCheck]],
-                     rej_state: ReadLog) -> tuple[list[tuple[int, ImageCheck]], int]:
+                     log: ReadLog) -> tuple[list[tuple[int, ImageCheck]], int]:
     """Drop repeated images: same text -> keep the first ("duplicate"), different texts -> reject all ("conflict").
 
     Returns:
@@ -318,10 +318,10 @@ def _drop_duplicates(rows: list[RawRow], texts: list[str | None], good: list[tup
             r = rows[good[p][0]]
             if same_text:
                 detail = f"same image as {Path(first.source).name}:{first.line}"
-                rej_state.reject(Path(r.source), r.line, r.image, "duplicate", detail, r.origin)
+                log.reject(Path(r.source), r.line, r.image, "duplicate", detail, r.origin)
                 n_dup += 1
             else:
-                rej_state.reject(Path(r.source), r.line, r.image, "conflict", f"{len(positions)} rows share this image",
+                log.reject(Path(r.source), r.line, r.image, "conflict", f"{len(positions)} rows share this image",
                                  r.origin)
             dropped.add(p)
     return [g for p, g in enumerate(good) if p not in dropped], n_dup
