@@ -149,10 +149,9 @@ def read_rows(source: str | Path, images_root: str | Path | None = None, format:
         if format == "auto":
             module = REGISTRY[found]
     root_given = project_path(images_root) if images_root is not None else None
+    roots = [root_given or module.default_root(path, src) for path in files]
+    resolvers = {root: Resolver(root) for root in roots}
     log = ReadLog(max_pixels=max_pixels)
-    resolvers: dict[Path, Resolver] = {}
-    for path in files:
-        root = root_given or module.default_root(path, src)
-        module.read(path, resolvers.setdefault(root, Resolver(root)), log)
-    root_used = root_given or module.default_root(files[0], src)
-    return ReadResult(log.rows, log.rejected, log.skipped, module.NAME, root_used)
+    for path, root in zip(files, roots):
+        module.read(path, resolvers[root], log)
+    return ReadResult(log.rows, log.rejected, log.skipped, module.NAME, roots[0])

@@ -236,9 +236,10 @@ def clean_opt(value: Any) -> str | None:
     return s or None
 
 
-def annotation_first_line(path: Path, suffixes: tuple[str, ...] = (*TABLE_SUFFIXES, ".json")) -> str | None:
-    """The first non-blank line of a text annotation file (for sniffing), or None when it is not one."""
-    if path.suffix.lower() not in suffixes:
+def annotation_first_line(path: Path, suffixes: tuple[str, ...] | None = (*TABLE_SUFFIXES, ".json")) -> str | None:
+    """The first non-blank line of a text annotation file (decoded once per file version), or None when it is
+    not one; ``suffixes=None`` accepts any file name."""
+    if suffixes is not None and path.suffix.lower() not in suffixes:
         return None
     try:
         stat = path.stat()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from inkwell.formats.base import (TABLE_SUFFIXES, DataFormatError, ReadLog, annotation_first_line,
-                                  decode_text_file, first_line, looks_like_table_header)
+                                  decode_text_file, looks_like_table_header)
 from inkwell.formats.resolve import Resolver, add_file_row
 
 __all__ = ["NAME", "default_root", "read", "sniff"]
@@ -27,10 +27,7 @@ def sniff(path: Path) -> bool:
 def default_root(path: Path, source: Path) -> Path:
     """The label file's folder, or its parent when the paths start with that folder's name
     (as PPOCRLabel writes them, e.g. ``imgs/Label.txt`` -> ``imgs/a.jpg``)."""
-    try:
-        first = first_line(decode_text_file(path)).split("\t", 1)[0].strip().replace("\\", "/")
-    except DataFormatError:
-        return path.parent
+    first = (annotation_first_line(path, None) or "").split("\t", 1)[0].strip().replace("\\", "/")
     parts = PurePosixPath(first).parts
     if (first and not (path.parent / first).exists() and len(parts) > 1
             and parts[0] == path.parent.name and (path.parent.parent / first).exists()):
