@@ -20,6 +20,7 @@ from inkwell.evaluate import evaluate_systems, save_evaluation, update_compariso
 from inkwell.families import FAMILIES
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
+from inkwell.preflight import preflight
 from inkwell.plots import data_histograms, plot_cer_distribution, plot_cer_vs_length, plot_loss, sample_grid
 from inkwell.prompt import ImageLimits
 from inkwell.render import (rejected_summary_html, rejected_thumbnails_html, render_readings_html,
@@ -66,6 +67,7 @@ __all__ = [
     "load_model",
     "new_run_dir",
     "plot_loss",
+    "preflight",
     "quick_validation",
     "take_lines",
     "train_adapter",

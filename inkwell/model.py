@@ -23,6 +23,7 @@ __all__ = [
     "choose_backend",
     "load_adapter",
     "load_model",
+    "model_source",
 ]
 
 
@@ -133,7 +134,7 @@ def load_model(
     import torch  # heavy: loaded on use
 
     chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
-    source = _model_source(model_name)
+    source = model_source(model_name)
     if chosen == "unsloth":
         from unsloth import FastVisionModel  # needs a GPU
 
@@ -169,7 +170,7 @@ def load_model(
     return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device)
 
 
-def _model_source(model_name: str) -> str:
+def model_source(model_name: str) -> str:
     """A local folder (resolved against the project) if it exists, else the hub id as given."""
     local = project_path(model_name)
     if local.is_dir():

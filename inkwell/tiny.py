@@ -15,8 +15,9 @@ from typing import Any
 
 from inkwell.families import FAMILIES
 from inkwell.paths import atomic_folder, project_path
+from inkwell.published import PUBLISHED
 
-__all__ = ["build_tiny_model", "tiny_charset"]
+__all__ = ["build_published_model", "build_tiny_model", "model_config", "tiny_charset"]
 
 _SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -53,12 +54,25 @@ def tiny_charset() -> list[str]:
     return list(dict.fromkeys(chars))
 
 
-def _tiny_tokenizer() -> Any:
-    """A character-level fast tokenizer with the Qwen special tokens and chat template."""
+def _tiny_tokenizer(special_ids: dict[str, int] | None = None, size: int = 0) -> Any:
+    """A character-level fast tokenizer with the Qwen special tokens and chat template.
+
+    Args:
+        special_ids: Where the special tokens sit (a real checkpoint's ids); None
+            packs them first, then the characters.
+        size: Entries in all, reached with unused filler tokens (with ``special_ids``).
+    """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers  # heavy: only when building
     from transformers import PreTrainedTokenizerFast  # heavy: loaded on use
 
-    vocab = {tok: i for i, tok in enumerate([*_SPECIAL_TOKENS, *tiny_charset()])}
+    if special_ids is None:
+        vocab = {tok: i for i, tok in enumerate([*_SPECIAL_TOKENS, *tiny_charset()])}
+    else:
+        vocab = {tok: special_ids[tok] for tok in _SPECIAL_TOKENS if tok in special_ids}
+        vocab.setdefault("<unk>", size - 1)
+        free = iter(sorted(set(range(size)) - set(vocab.values())))
+        vocab.update({ch: next(free) for ch in tiny_charset()})
+        vocab.update({f"<|unused_{i}|>": i for i in free})
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
@@ -115,12 +129,153 @@ def build_tiny_model(
     Returns:
         The folder, ready for :func:`~inkwell.model.load_model`.
     """
-    import torch  # heavy: only when building
     import transformers  # heavy: loaded on use
 
     out = project_path(out_dir)
     if (out / "config.json").exists() and not overwrite:
         return out
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown family {family!r}; choose one of {sorted(FAMILIES)}.")
+    spec = FAMILIES[family]
+    tokenizer = _tiny_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _SPECIAL_TOKENS}
+    heads, kv_heads = 4, 2
+    head_dim = hidden_size // heads
+    patch, merge = spec.patch_size, spec.merge_size
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim)},
+    )
+    vision = dict(
+        depth=layers,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_heads=heads,
+        out_hidden_size=hidden_size,
+        patch_size=patch,
+        spatial_merge_size=merge,
+        temporal_patch_size=2,
+    )
+    text_extra, vision_extra = spec.tiny.overrides(patch, layers, head_dim)
+    image_processor = transformers.Qwen2VLImageProcessor(
+        image_mean=[1.0, 1.0, 1.0],
+        image_std=[0.5, 0.5, 0.5],
+        patch_size=patch,
+        merge_size=merge,
+        min_pixels=(merge * patch) ** 2,
+        max_pixels=(merge * patch) ** 2 * 256,
+    )
+    return _write_checkpoint(
+        out, family, tokenizer, ids, _merge(text, text_extra), _merge(vision, vision_extra), image_processor,
+        seed=seed, device="cpu", dtype="float32",
+    )
+
+
+def build_published_model(
+    out_dir: str | os.PathLike[str],
+    key: str,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: str = "bfloat16",
+    overwrite: bool = False,
+) -> Path:
+    """Build and save a random-weight model of a real checkpoint's size (see :data:`~inkwell.published.PUBLISHED`).
+
+    Every dimension, the vocabulary size and the special token ids are the
+    published ones; only the weights are random and the tokenizer is character
+    level (padded with unused entries to the real size). Nothing is downloaded.
+    Building on ``device="cuda"`` is fast; on a CPU a 7B model takes minutes and
+    about 17 GB of memory.
+
+    Args:
+        out_dir: Folder to write.
+        key: A key of :data:`~inkwell.published.PUBLISHED`, e.g. ``"qwen2_5_vl-7B"``.
+        seed: Seed of the random weights.
+        device: Where the weights are initialised.
+        dtype: Weight dtype as saved (``"bfloat16"``, ``"float16"`` or ``"float32"``).
+        overwrite: Replace an existing folder (otherwise it is reused as is).
+
+    Returns:
+        The folder, ready for :func:`~inkwell.model.load_model`.
+    """
+    import transformers  # heavy: loaded on use
+
+    if key not in PUBLISHED:
+        raise ValueError(f"Unknown published size {key!r}; choose one of {sorted(PUBLISHED)}.")
+    out = project_path(out_dir)
+    if (out / "config.json").exists() and not overwrite:
+        return out
+    entry = PUBLISHED[key]
+    spec = FAMILIES[entry.family]
+    tokenizer = _tiny_tokenizer(entry.tokens, entry.tokenizer_size)
+    image_processor = transformers.Qwen2VLImageProcessor(
+        patch_size=spec.patch_size, merge_size=spec.merge_size, **entry.image_processor
+    )
+    return _write_checkpoint(
+        out, entry.family, tokenizer, entry.tokens, dict(entry.text), dict(entry.vision), image_processor,
+        seed=seed, device=device, dtype=dtype,
+    )
+
+
+def model_config(family: str, text: dict[str, Any], vision: dict[str, Any], ids: dict[str, int]) -> Any:
+    """The family's transformers config for these text and vision entries and special token ids."""
+    import transformers  # heavy: loaded on use
+
+    text = {**text, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"], "bos_token_id": None}
+    return getattr(transformers, FAMILIES[family].tiny.config_class)(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=text.get("tie_word_embeddings", False),
+    )
+
+
+def _write_checkpoint(
+    out: Path,
+    family: str,
+    tokenizer: Any,
+    ids: dict[str, int],
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    image_processor: Any,
+    *,
+    seed: int,
+    device: str,
+    dtype: str,
+) -> Path:
+    """Create the random model and its processor and save both to ``out`` atomically."""
+    import torch  # heavy: only when building
+    import transformers  # heavy: loaded on use
+
+    spec = FAMILIES[family].tiny
+    config = model_config(family, text, vision, ids)
+    processor = getattr(transformers, spec.processor_class)(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=getattr(transformers, spec.video_processor_class)(patch_size=vision["patch_size"]),
+        chat_template=_QWEN_TEMPLATE,
+    )
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = transformers.AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out, overwrite=True, staging=out.with_name(out.name + ".partial")) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+    return out
     if family not in FAMILIES:
         raise ValueError(f"Unknown family {family!r}; choose one of {sorted(FAMILIES)}.")
     spec = FAMILIES[family]

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ def train_adapter(
     lora: LoraSettings | None = None,
     parameters: dict[str, Any] | None = None,
     dataset: DatasetInfo | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Fine-tune LoRA adapters with TRL's SFTTrainer and save them.
 
@@ -168,6 +170,7 @@ def train_adapter(
         lora: The LoRA settings used (recorded in ``run.json``).
         parameters: The notebook's parameters (recorded in ``run.json`` beside the settings).
         dataset: The data set trained on (recorded in ``run.json``).
+        callbacks: Extra ``transformers.TrainerCallback`` objects (the GPU benchmark times steps with one).
 
     Returns:
         A :class:`TrainResult`.
@@ -208,8 +211,10 @@ def train_adapter(
             dataloader_num_workers=0,
             dataloader_pin_memory=cuda,
             disable_tqdm=True,  # one compact bar from _LossBar instead of a table row per logged step
-            # Unsloth applies its own checkpointing on the GPU; on a CPU it only costs time
-            gradient_checkpointing=False,
+            # Unsloth applies its own checkpointing; transformers on a GPU needs it to fit a 16 GB card;
+            # on a CPU it only costs time
+            gradient_checkpointing=cuda and loaded.backend != "unsloth",
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
         collator = LineCollator(loaded.processor, loaded.family, settings.image_limits)
         if loaded.backend == "unsloth":
@@ -226,6 +231,8 @@ def train_adapter(
             processing_class=loaded.processor,
         )
         _use_loss_bar(trainer)
+        for callback in callbacks:
+            trainer.add_callback(callback)
         t0 = time.perf_counter()
         output = trainer.train()
         seconds = time.perf_counter() - t0
