@@ -17,7 +17,7 @@ from inkwell.align import confusion_table
 from inkwell.data import char_frequencies, describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
 from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
-from inkwell.families import FAMILIES
+from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
@@ -38,6 +38,7 @@ __all__ = [
     # paths and settings
     "DEMO_SOURCE",
     "FAMILIES",
+    "native_families",
     "PROJECT_ROOT",
     "project_path",
     # 01_data

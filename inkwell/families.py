@@ -8,6 +8,7 @@ family's name.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,11 @@ __all__ = [
     "FamilySettings",
     "TinyOverrides",
     "TinySpec",
+    "UnslothRecipe",
     "family_for_model_type",
     "lora_target_regex",
+    "native_families",
+    "remote_code_refusal",
     "strictest_aspect_ratio",
 ]
 
@@ -35,12 +39,29 @@ class TinySpec:
         processor_class: transformers processor class name.
         video_processor_class: transformers video processor class name.
         overrides: Small function giving the family's own text- and vision-config entries.
+        remote_code: Save the model with its own modeling code and an ``auto_map`` (a remote-code checkpoint).
     """
 
     config_class: str
     processor_class: str
     video_processor_class: str
     overrides: TinyOverrides
+    remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class UnslothRecipe:
+    """What Unsloth needs to load a family, and how Inkwell's choice relates to Unsloth's own notebook.
+
+    Attributes:
+        load_in_4bit: Whether 4-bit (QLoRA) loading is used; False: 16-bit LoRA, said out loud.
+        kwargs: Extra ``FastVisionModel.from_pretrained`` arguments, as (name, value) pairs.
+        note: Unsloth's own recipe for the family and what Inkwell does instead, in words.
+    """
+
+    load_in_4bit: bool = True
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,7 +82,14 @@ class FamilySettings:
         vision_prefix: Regex prefix of vision-tower module names.
         attention_modules: Leaf names of attention projections.
         mlp_modules: Leaf names of MLP projections.
-        tiny: How to build the family's tiny test model.
+        tiny: How to build the family's tiny test model (None: no tiny model).
+        default_checkpoint: The hub checkpoint a user would pick.
+        parameters: Size of the default checkpoint, in words (README table).
+        unsloth: How Unsloth loads the family.
+        auto_class: The transformers Auto class that loads the model.
+        remote_code: The model's code comes from its repository (``trust_remote_code``).
+        native_alternative: For remote-code families: the native family to use instead.
+        bf16_only: Training in float16 is unstable (NaN gradients): bfloat16 or float32 only.
     """
 
     name: str
@@ -75,7 +103,14 @@ class FamilySettings:
     vision_prefix: str
     attention_modules: tuple[str, ...]
     mlp_modules: tuple[str, ...]
-    tiny: TinySpec = field(repr=False)
+    tiny: TinySpec | None = field(repr=False)
+    default_checkpoint: str = ""
+    parameters: str = ""
+    unsloth: UnslothRecipe = UnslothRecipe()
+    auto_class: str = "AutoModelForImageTextToText"
+    remote_code: bool = False
+    native_alternative: str = ""
+    bf16_only: bool = False
 
     @property
     def patch_size(self) -> int:
@@ -112,6 +147,9 @@ FAMILIES: dict[str, FamilySettings] = {
         attention_modules=_QWEN_ATTENTION,
         mlp_modules=_QWEN_MLP,
         tiny=TinySpec("Qwen2_5_VLConfig", "Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", _qwen25_tiny),
+        default_checkpoint="unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit",
+        parameters="8.3 B (7B); 3.8 B (3B)",
+        unsloth=UnslothRecipe(note="Unsloth's notebook: 4-bit LoRA, r 16, batch 2 x 4, lr 2e-4; Inkwell the same"),
     ),
     "qwen3_vl": FamilySettings(
         name="qwen3_vl",
@@ -126,6 +164,52 @@ FAMILIES: dict[str, FamilySettings] = {
         attention_modules=_QWEN_ATTENTION,
         mlp_modules=_QWEN_MLP,
         tiny=TinySpec("Qwen3VLConfig", "Qwen3VLProcessor", "Qwen3VLVideoProcessor", _qwen3_tiny),
+        default_checkpoint="unsloth/Qwen3-VL-8B-Instruct-unsloth-bnb-4bit",
+        parameters="8.8 B (8B); 4.4 B (4B); 2.1 B (2B)",
+        unsloth=UnslothRecipe(note="Unsloth's notebook: 4-bit LoRA, r 16, batch 2 x 4, lr 2e-4; Inkwell the same"),
+    ),
+    # Remote-code families: their model code comes from the checkpoint's repository.
+    "deepseek_ocr": FamilySettings(
+        name="deepseek_ocr",
+        model_types=("deepseek_vl_v2", "deepseekocr"),
+        instruction="<image>\nFree OCR.",
+        end_of_turn="<｜end▁of▁sentence｜>",
+        patch_multiple=16,
+        merge_size=1,
+        max_aspect_ratio=200.0,
+        language_prefix=r"model\.layers",
+        vision_prefix=r"model\.(?:sam_model|vision_model)",
+        attention_modules=("q_proj", "k_proj", "v_proj", "o_proj", "qkv", "out_proj"),
+        mlp_modules=("gate_proj", "up_proj", "down_proj", "fc1", "fc2"),
+        tiny=None,
+        default_checkpoint="deepseek-ai/DeepSeek-OCR",
+        parameters="3.3 B",
+        unsloth=UnslothRecipe(load_in_4bit=False, kwargs=(("auto_model", "AutoModel"), ("trust_remote_code", True)),
+                              note="Unsloth's notebook: 16-bit LoRA through AutoModel with trust_remote_code"),
+        auto_class="AutoModel",
+        remote_code=True,
+        native_alternative="deepseek_ocr2",
+    ),
+    "dots_ocr": FamilySettings(
+        name="dots_ocr",
+        model_types=("dots_ocr",),
+        instruction=_TRANSCRIBE,
+        end_of_turn="<|im_end|>",
+        patch_multiple=28,
+        merge_size=2,
+        max_aspect_ratio=200.0,
+        language_prefix=r"model\.language_model",
+        vision_prefix=r"model\.visual",
+        attention_modules=_QWEN_ATTENTION,
+        mlp_modules=_QWEN_MLP,
+        tiny=TinySpec("Qwen2_5_VLConfig", "Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", _qwen25_tiny,
+                      remote_code=True),
+        default_checkpoint="rednote-hilab/dots.ocr",
+        parameters="3.0 B",
+        unsloth=UnslothRecipe(load_in_4bit=False, kwargs=(("trust_remote_code", True),),
+                              note="no Unsloth recipe; 16-bit LoRA through the remote code"),
+        remote_code=True,
+        native_alternative="qwen2_5_vl",
     ),
 }
 
@@ -137,21 +221,39 @@ def family_for_model_type(model_type: str) -> FamilySettings:
         model_type: e.g. ``"qwen2_5_vl"``.
 
     Raises:
-        ValueError: The architecture is not one Inkwell supports yet.
+        ValueError: The architecture is not supported; the message lists the
+            supported types and the closest one.
     """
-    for fam in FAMILIES.values():
-        if model_type in fam.model_types:
-            return fam
-    supported = ", ".join(t for f in FAMILIES.values() for t in f.model_types)
+    known = {t: f for f in FAMILIES.values() for t in f.model_types}
+    if model_type in known:
+        return known[model_type]
+    close = difflib.get_close_matches(model_type, list(known), n=1, cutoff=0.4)
+    hint = f" The closest supported type is {close[0]!r} ({known[close[0]].default_checkpoint})." if close else ""
     raise ValueError(
-        f"Model type {model_type!r} is not supported yet (supported: {supported}). "
-        "Pick a Qwen2.5-VL or Qwen3-VL checkpoint in `model_name`."
+        f"Model type {model_type!r} is not supported (supported: {', '.join(sorted(known))}).{hint} "
+        "Pick a checkpoint of a supported family in `model_name`; the README lists one per family."
+    )
+
+
+def native_families() -> list[str]:
+    """Keys of the families transformers implements itself, each with a tiny test model (the tested ones)."""
+    return [key for key, f in FAMILIES.items() if not f.remote_code and f.tiny is not None]
+
+
+def remote_code_refusal(family: FamilySettings, model_name: str) -> str:
+    """Why a remote-code model is not loaded without ``trust_remote_code``, and what to do instead."""
+    alternative = FAMILIES[family.native_alternative]
+    return (
+        f"{model_name!r} is a {family.name} model whose code comes from its own repository: loading it runs that "
+        "Python code on your machine, with your permissions. If you trust its authors, set trust_remote_code = True "
+        f"in 02_finetune. Otherwise use the native family {alternative.name!r} (e.g. model_name = "
+        f"{alternative.default_checkpoint!r}), which needs no remote code."
     )
 
 
 def strictest_aspect_ratio() -> float:
-    """The widest aspect ratio every supported family accepts: the data limit when none is given."""
-    return min(f.max_aspect_ratio for f in FAMILIES.values())
+    """The widest aspect ratio every native family accepts: the data limit when none is given."""
+    return min(FAMILIES[key].max_aspect_ratio for key in native_families())
 
 
 def lora_target_regex(

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex
+from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
 from inkwell.paths import project_path
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "add_lora",
     "choose_backend",
     "load_adapter",
+    "family_of",
     "load_model",
     "model_source",
 ]
@@ -40,6 +41,7 @@ class LoadedModel:
         quantized_4bit: Whether the weights are loaded in 4-bit.
         model_name: The hub id or folder it came from.
         device: ``"cuda"`` or ``"cpu"``.
+        trust_remote_code: Whether the model's own code from its repository was allowed to run.
     """
 
     model: Any
@@ -50,13 +52,17 @@ class LoadedModel:
     quantized_4bit: bool
     model_name: str
     device: str
+    trust_remote_code: bool = False
 
     def describe(self) -> str:
         """One paragraph saying what was loaded, where and why."""
-        bits = "4-bit" if self.quantized_4bit else "full precision"
+        bits = "4-bit" if self.quantized_4bit else ("16-bit" if self.device == "cuda" else "full precision")
+        remote = ""
+        if self.trust_remote_code and self.family.remote_code:
+            remote = " trust_remote_code = True: code from the model's own repository runs on this machine."
         return (
             f"{self.model_name} ({self.family.name}) on {self.device}, {bits}, "
-            f"backend {self.backend}: {self.reason}"
+            f"backend {self.backend}: {self.reason}{remote}"
         )
 
 
@@ -113,13 +119,15 @@ def load_model(
     load_in_4bit: bool = True,
     backend: str = "auto",
     gradient_checkpointing: bool = True,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Load a base model and its processor from a hub id or a local folder.
 
-    With a CUDA GPU this is ``unsloth.FastVisionModel.from_pretrained`` (4-bit
-    when asked); without one it is transformers'
-    ``AutoModelForImageTextToText.from_pretrained`` in float32 on the CPU. Both
-    take the same ``model_name``.
+    The family comes from ``config.model_type`` (read before any model code
+    runs). With a CUDA GPU this is ``unsloth.FastVisionModel.from_pretrained``
+    (4-bit when asked and the family's Unsloth recipe allows it, else 16-bit,
+    said in the reason); without one it is the family's transformers Auto class
+    in float32 on the CPU. Both take the same ``model_name``.
 
     Args:
         model_name: Hub id (e.g. ``"unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit"``)
@@ -127,47 +135,88 @@ def load_model(
         load_in_4bit: Load the weights in 4-bit (GPU only).
         backend: See :func:`choose_backend`.
         gradient_checkpointing: Trade compute for memory during training (GPU).
+        trust_remote_code: Allow a model whose code comes from its repository
+            (DeepSeek-OCR v1, dots.ocr) to run that code here.
 
     Returns:
         A :class:`LoadedModel`.
+
+    Raises:
+        PermissionError: The model needs its own code and ``trust_remote_code`` is off.
+        ValueError: The model type is not supported (the message names the closest one).
     """
     import torch  # heavy: loaded on use
+    import transformers  # heavy: loaded on use
 
-    chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
     source = model_source(model_name)
+    family = family_of(source, model_name, trust_remote_code)
+    chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
     if chosen == "unsloth":
         from unsloth import FastVisionModel  # needs a GPU
 
+        if use_4bit and not family.unsloth.load_in_4bit:
+            use_4bit = False
+            reason += f" 16-bit LoRA, not 4-bit: {family.unsloth.note}."
+        extra = dict(family.unsloth.kwargs)
+        if trust_remote_code:
+            extra["trust_remote_code"] = True
         model, processor = FastVisionModel.from_pretrained(
             source,
             load_in_4bit=use_4bit,
             use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
+            **extra,
         )
         device = "cuda"
     else:
-        from transformers import AutoModelForImageTextToText, AutoProcessor  # heavy: loaded on use
-
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if torch.cuda.is_available():
             device = "cuda"
             kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             kwargs["device_map"] = {"": 0}
-            from transformers import AutoConfig  # heavy: loaded on use
-
-            prequantized = getattr(AutoConfig.from_pretrained(source), "quantization_config", None) is not None
+            prequantized = "quantization_config" in _config_dict(source, model_name)
             if use_4bit and not prequantized:  # a *-bnb-4bit checkpoint brings its own quantization
-                from transformers import BitsAndBytesConfig  # heavy: loaded on use
-
-                kwargs["quantization_config"] = BitsAndBytesConfig(
+                kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
                     load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"]
                 )
         else:
             device = "cpu"
             kwargs["dtype"] = torch.float32
-        model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
-        processor = AutoProcessor.from_pretrained(source)
-    family = family_for_model_type(model.config.model_type)
-    return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device)
+        model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
+        processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
+
+
+def _config_dict(source: str, model_name: str) -> dict[str, Any]:
+    """The model's ``config.json`` as a dictionary; no model code runs to read it."""
+    from transformers import PretrainedConfig  # heavy: loaded on use
+
+    try:
+        return PretrainedConfig.get_config_dict(source)[0]
+    except OSError as exc:
+        offline = " Hub access is off (HF_HUB_OFFLINE=1) and" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        raise FileNotFoundError(
+            f"Could not read the config of model_name = {model_name!r}.{offline} it is not a local folder or a "
+            "checkpoint in the Hugging Face cache. Check the spelling of the hub id (owner/name), or download it "
+            f"once with network access. ({type(exc).__name__})"
+        ) from exc
+
+
+def family_of(source: str, model_name: str, trust_remote_code: bool = False) -> FamilySettings:
+    """The family of a checkpoint, from its ``config.json``; refuses remote code unless trusted.
+
+    Raises:
+        PermissionError: The model needs its own code and ``trust_remote_code`` is off.
+        ValueError: The model type is not supported.
+    """
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES  # heavy: loaded on use
+
+    config = _config_dict(source, model_name)
+    model_type = str(config.get("model_type", ""))
+    family = family_for_model_type(model_type)
+    needs_code = family.remote_code or ("auto_map" in config and model_type not in CONFIG_MAPPING_NAMES)
+    if needs_code and not trust_remote_code:
+        raise PermissionError(remote_code_refusal(family, model_name))
+    return family
 
 
 def model_source(model_name: str) -> str:

@@ -9,6 +9,7 @@ imported inside the builder: importing this module stays cheap.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -275,4 +276,44 @@ def _write_checkpoint(
     with atomic_folder(out, overwrite=True, staging=out.with_name(out.name + ".partial")) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+        if spec.remote_code:
+            _add_remote_code(tmp, family, spec.config_class, model)
     return out
+
+
+def _add_remote_code(folder: Path, family: str, config_class: str, model: Any) -> None:
+    """Make ``folder`` a remote-code checkpoint: its own configuration and modeling files, named in ``auto_map``.
+
+    The code subclasses transformers' own classes under the family's model type,
+    so loading it runs code from the folder exactly as a hub repository's would.
+    The weights are stored under the model's own parameter names: transformers'
+    key renaming for native types does not apply to a remote type.
+    """
+    from safetensors.torch import save_file  # heavy: imports torch
+
+    model_class = type(model).__name__
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+    name = family.replace("-", "_")
+    camel = "".join(part.title() for part in name.split("_"))
+    (folder / f"configuration_{name}.py").write_text(
+        f'"""Configuration of a {family} checkpoint (code shipped with the model)."""\n\n'
+        f"from transformers import {config_class}\n\n\n"
+        f"class {camel}Config({config_class}):\n    model_type = {family!r}\n",
+        encoding="utf-8",
+    )
+    (folder / f"modeling_{name}.py").write_text(
+        f'"""Model of a {family} checkpoint (code shipped with the model)."""\n\n'
+        f"from transformers import {model_class}\n\n"
+        f"from .configuration_{name} import {camel}Config\n\n\n"
+        f"class {camel}ForConditionalGeneration({model_class}):\n    config_class = {camel}Config\n",
+        encoding="utf-8",
+    )
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["model_type"] = family
+    config["auto_map"] = {
+        "AutoConfig": f"configuration_{name}.{camel}Config",
+        "AutoModelForImageTextToText": f"modeling_{name}.{camel}ForConditionalGeneration",
+    }
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")

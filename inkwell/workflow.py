@@ -130,6 +130,11 @@ def _limits_of(run: Path | None) -> ImageLimits:
     return RunInfo.load(run).image_limits if run is not None else ImageLimits()
 
 
+def _trusted(runs: Sequence[Path]) -> bool:
+    """Whether the runs were trained with ``trust_remote_code`` on (their base may then run its own code again)."""
+    return any(bool(RunInfo.load(r).parameters.get("trust_remote_code", False)) for r in runs)
+
+
 def predict_systems(
     base_name: str,
     runs: Sequence[Path],
@@ -149,7 +154,8 @@ def predict_systems(
     Returns:
         ``{"base": [...], "<run name>": [...], ...}`` in the order given.
     """
-    loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False)
+    loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
+                        trust_remote_code=_trusted(runs))
     refs = list(lines["text"])
     images = list(lines["image"])
     limit = max_new_tokens_for(loaded.processor, refs)
@@ -220,7 +226,8 @@ class Reader:
 def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", load_in_4bit: bool = True) -> Reader:
     """Load the base model (from the run's ``run.json`` unless named) and attach the run's adapter."""
     base = base_model_of([run] if run else [], model_name)
-    loaded = load_model(base, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False)
+    loaded = load_model(base, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
+                        trust_remote_code=_trusted([run] if run else []))
     if run is not None:
         load_adapter(loaded, run)
     return Reader(loaded, _limits_of(run), run)

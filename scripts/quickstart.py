@@ -49,7 +49,7 @@ def run_notebook(name: str, out_dir: Path, parameters: dict) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", default="qwen2_5_vl", choices=sorted(helpers.FAMILIES), help="tiny model architecture")
+    parser.add_argument("--family", default="qwen2_5_vl", choices=helpers.native_families(), help="tiny model architecture (a family key)")
     parser.add_argument("--lines", type=int, default=600, help="synthetic lines to generate")
     parser.add_argument("--steps", type=int, default=2500, help="optimiser steps in 02_finetune")
     parser.add_argument("--only-model", action="store_true", help="just build the tiny model and stop")

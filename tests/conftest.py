@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import helpers
+from inkwell.families import native_families
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -26,7 +27,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ["INKWELL_HOME"] = old
 
 
-@pytest.fixture(scope="session", params=sorted(helpers.FAMILIES))
+@pytest.fixture(scope="session", params=native_families())
 def tiny_model(request: pytest.FixtureRequest, home: Path) -> Path:
     """A tiny random-weight model of each supported family, saved like a hub checkpoint."""
     return helpers.build_tiny_model(home / "models" / f"tiny-{request.param}", request.param)

@@ -23,7 +23,7 @@ LAYERS = {
     "render": 2, "plots": 2, "widgets": 2, "workflow": 2,
 }
 #: Libraries that may be imported inside a function: heavy ones, and unsloth, which fails without a GPU.
-LAZY_OK = {"torch", "transformers", "peft", "trl", "unsloth", "tokenizers"}
+LAZY_OK = {"torch", "transformers", "peft", "trl", "unsloth", "tokenizers", "safetensors"}
 
 
 def modules() -> dict[str, Path]:

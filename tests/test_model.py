@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from inkwell.model import choose_backend, load_model
+from inkwell.tiny import build_tiny_model
 
 
 def test_choose_backend_without_gpu_says_why() -> None:
@@ -48,3 +49,35 @@ def test_unsloth_branch_imports(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-3:] == ["2026.10.5", "1.15.0", "5.17.0"]
+
+
+def test_remote_code_model_is_refused_until_trusted(home: Path, tiny_qwen25: Path) -> None:
+    """A folder that carries its own modeling code (built here) loads only with trust_remote_code, then like a native one."""
+    from PIL import Image
+
+    from inkwell.decode import predict_lines
+
+    folder = build_tiny_model(home / "models" / "tiny-dots_ocr", "dots_ocr")
+    assert (folder / "modeling_dots_ocr.py").exists()
+    assert json.loads((folder / "config.json").read_text())["auto_map"]
+    with pytest.raises(PermissionError) as refused:
+        load_model(str(folder))
+    message = str(refused.value)
+    assert "trust_remote_code = True" in message and "runs that Python code on your machine" in message
+    assert "'qwen2_5_vl'" in message  # the native alternative
+    loaded = load_model(str(folder), trust_remote_code=True)
+    assert type(loaded.model).__module__.startswith("transformers_modules")  # the folder's own code ran
+    assert loaded.family.name == "dots_ocr" and "trust_remote_code = True" in loaded.describe()
+    native = load_model(str(tiny_qwen25))
+    images = [Image.new("RGB", (120, 28), "white"), Image.new("RGB", (60, 28), "black")]
+    kwargs = dict(max_new_tokens=6, progress=False, repetition_guard=False)
+    assert [p.text for p in predict_lines(loaded, images, **kwargs)] == [p.text for p in predict_lines(native, images, **kwargs)]
+
+
+def test_unknown_types_and_hub_ids_say_what_to_do() -> None:
+    from inkwell.families import family_for_model_type
+
+    with pytest.raises(ValueError, match="closest supported type is 'qwen2_5_vl'"):
+        family_for_model_type("qwen2_5_vl_moe")
+    with pytest.raises(FileNotFoundError, match=r"'nobody/Qwen2.5-VL-7B-Instrukt'.*HF_HUB_OFFLINE=1"):
+        load_model("nobody/Qwen2.5-VL-7B-Instrukt")
