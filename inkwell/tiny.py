@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from inkwell.families import FAMILIES
+from inkwell.families import FAMILIES, FamilySettings, TinySpec
 from inkwell.paths import atomic_folder, project_path
 from inkwell.published import PUBLISHED
 
@@ -41,6 +42,19 @@ _QWEN_TEMPLATE = (
     "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+#: Qwen3.5's layout: the answer follows an empty, closed think block (its small models do not think by default).
+_QWEN35_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n\n</think>\n\n{% endif %}"
+)
+
+_TEMPLATES = {"qwen": _QWEN_TEMPLATE, "qwen3_5": _QWEN35_TEMPLATE}
 
 
 def tiny_charset() -> list[str]:
@@ -116,12 +130,14 @@ def build_tiny_model(
     The result is a normal checkpoint folder (``config.json``, safetensors
     weights, tokenizer and processor) that loads through the same
     ``from_pretrained`` calls as a hub id. Its tokenizer is character level,
-    its chat template follows the Qwen layout, and its image normalisation maps
-    white paper to zero so that the vision features carry the ink.
+    its chat template follows the family's layout, and its image normalisation
+    maps white paper to zero so that the vision features carry the ink. The
+    family's :class:`~inkwell.families.TinySpec` names the recipe that
+    assembles config and processor.
 
     Args:
         out_dir: Folder to write.
-        family: A key of :data:`~inkwell.families.FAMILIES`.
+        family: A key of :data:`~inkwell.families.FAMILIES` with a tiny spec.
         hidden_size: Width of the language model and the vision tower.
         layers: Number of language-model and vision layers each.
         seed: Seed of the random weights.
@@ -130,19 +146,29 @@ def build_tiny_model(
     Returns:
         The folder, ready for :func:`~inkwell.model.load_model`.
     """
-    import transformers  # heavy: loaded on use
-
     out = project_path(out_dir)
     if (out / "config.json").exists() and not overwrite:
         return out
-    if family not in FAMILIES:
-        raise ValueError(f"Unknown family {family!r}; choose one of {sorted(FAMILIES)}.")
-    spec = FAMILIES[family]
+    if family not in FAMILIES or FAMILIES[family].tiny is None:
+        buildable = sorted(k for k, f in FAMILIES.items() if f.tiny is not None)
+        raise ValueError(f"No tiny model for family {family!r}; choose one of {buildable}.")
+    spec = FAMILIES[family].tiny
+    config, processor, ids = _RECIPES[spec.recipe](FAMILIES[family], hidden_size, layers)
+    return _write_checkpoint(out, family, config, processor, ids, seed=seed, device="cpu", dtype="float32")
+
+
+def _qwen_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tuple[Any, Any, dict[str, int]]:
+    """Config, processor and special ids of a tiny Qwen-layout model (Qwen2/2.5/3-VL, Qwen3.5, dots.ocr)."""
+    import transformers  # heavy: loaded on use
+
+    spec = family.tiny
     tokenizer = _tiny_tokenizer()
+    if spec.added_tokens:
+        tokenizer.add_tokens(list(spec.added_tokens))
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _SPECIAL_TOKENS}
     heads, kv_heads = 4, 2
     head_dim = hidden_size // heads
-    patch, merge = spec.patch_size, spec.merge_size
+    patch, merge = family.patch_size, family.merge_size
     text = dict(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -164,7 +190,7 @@ def build_tiny_model(
         spatial_merge_size=merge,
         temporal_patch_size=2,
     )
-    text_extra, vision_extra = spec.tiny.overrides(patch, layers, head_dim)
+    text_extra, vision_extra = spec.overrides(patch, layers, head_dim) if spec.overrides else ({}, {})
     image_processor = transformers.Qwen2VLImageProcessor(
         image_mean=[1.0, 1.0, 1.0],
         image_std=[0.5, 0.5, 0.5],
@@ -173,10 +199,28 @@ def build_tiny_model(
         min_pixels=(merge * patch) ** 2,
         max_pixels=(merge * patch) ** 2 * 256,
     )
-    return _write_checkpoint(
-        out, family, tokenizer, ids, _merge(text, text_extra), _merge(vision, vision_extra), image_processor,
-        seed=seed, device="cpu", dtype="float32",
+    config = model_config(family.name, _merge(text, text_extra), _merge(vision, vision_extra), ids)
+    return config, _qwen_processor(spec, tokenizer, image_processor, patch), ids
+
+
+def _qwen_processor(spec: TinySpec, tokenizer: Any, image_processor: Any, patch: int) -> Any:
+    """The family's processor around a tokenizer and image processor, with the family's chat template."""
+    import transformers  # heavy: loaded on use
+
+    template = _TEMPLATES[spec.template]
+    tokenizer.chat_template = template
+    return getattr(transformers, spec.processor_class)(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=getattr(transformers, spec.video_processor_class)(patch_size=patch),
+        chat_template=template,
     )
+
+
+#: Recipe name (``TinySpec.recipe``) -> the function that assembles config, processor and special ids.
+_RECIPES: dict[str, Callable[[FamilySettings, int, int], tuple[Any, Any, dict[str, int]]]] = {
+    "qwen": _qwen_recipe,
+}
 
 
 def build_published_model(
@@ -215,15 +259,14 @@ def build_published_model(
     if (out / "config.json").exists() and not overwrite:
         return out
     entry = PUBLISHED[key]
-    spec = FAMILIES[entry.family]
+    family = FAMILIES[entry.family]
     tokenizer = _tiny_tokenizer(entry.tokens, entry.tokenizer_size)
     image_processor = transformers.Qwen2VLImageProcessor(
-        patch_size=spec.patch_size, merge_size=spec.merge_size, **entry.image_processor
+        patch_size=family.patch_size, merge_size=family.merge_size, **entry.image_processor
     )
-    return _write_checkpoint(
-        out, entry.family, tokenizer, entry.tokens, dict(entry.text), dict(entry.vision), image_processor,
-        seed=seed, device=device, dtype=dtype,
-    )
+    config = model_config(entry.family, dict(entry.text), dict(entry.vision), entry.tokens)
+    processor = _qwen_processor(family.tiny, tokenizer, image_processor, family.patch_size)
+    return _write_checkpoint(out, entry.family, config, processor, entry.tokens, seed=seed, device=device, dtype=dtype)
 
 
 def model_config(family: str, text: dict[str, Any], vision: dict[str, Any], ids: dict[str, int]) -> Any:
@@ -245,31 +288,22 @@ def model_config(family: str, text: dict[str, Any], vision: dict[str, Any], ids:
 def _write_checkpoint(
     out: Path,
     family: str,
-    tokenizer: Any,
+    config: Any,
+    processor: Any,
     ids: dict[str, int],
-    text: dict[str, Any],
-    vision: dict[str, Any],
-    image_processor: Any,
     *,
     seed: int,
     device: str,
     dtype: str,
 ) -> Path:
-    """Create the random model and its processor and save both to ``out`` atomically."""
+    """Create the random model from ``config`` and save it with its processor to ``out`` atomically."""
     import torch  # heavy: only when building
     import transformers  # heavy: loaded on use
 
     spec = FAMILIES[family].tiny
-    config = model_config(family, text, vision, ids)
-    processor = getattr(transformers, spec.processor_class)(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        video_processor=getattr(transformers, spec.video_processor_class)(patch_size=vision["patch_size"]),
-        chat_template=_QWEN_TEMPLATE,
-    )
     torch.manual_seed(seed)
     with torch.device(device):
-        model = transformers.AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
+        model = getattr(transformers, FAMILIES[family].auto_class).from_config(config, dtype=getattr(torch, dtype))
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     out.parent.mkdir(parents=True, exist_ok=True)

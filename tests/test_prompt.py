@@ -37,7 +37,6 @@ def test_collator_masks_prompt_and_matches_generation_prompt(tiny_model: Path) -
     batch = collator(rows)
     tok = loaded.processor.tokenizer
     prompt = prompt_text(loaded.processor, loaded.family)
-    assert prompt.endswith("assistant\n")
     for i, row in enumerate(rows):
         gen = loaded.processor(
             text=[prompt], images=[prepare_image(row["image"], loaded.family, ImageLimits(512, 32))], return_tensors="pt"
