@@ -8,6 +8,7 @@ family's name.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,28 +243,23 @@ FAMILIES: dict[str, FamilySettings] = {
         remote_code=True,
         native_alternative="deepseek_ocr2",
     ),
-    "dots_ocr": FamilySettings(
-        name="dots_ocr",
-        model_types=("dots_ocr",),
-        instruction=_TRANSCRIBE,
-        end_of_turn="<|im_end|>",
-        patch_multiple=28,
-        merge_size=2,
-        max_aspect_ratio=200.0,
-        language_prefix=r"model\.language_model",
-        vision_prefix=r"model\.visual",
-        attention_modules=_QWEN_ATTENTION,
-        mlp_modules=_QWEN_MLP,
-        tiny=TinySpec("qwen", "Qwen2_5_VLConfig", "Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", _qwen25_tiny,
-                      remote_code=True),
-        default_checkpoint="rednote-hilab/dots.ocr",
-        parameters="3.0 B",
-        unsloth=UnslothRecipe(load_in_4bit=False, kwargs=(("trust_remote_code", True),),
-                              note="no Unsloth recipe; 16-bit LoRA through the remote code"),
-        remote_code=True,
-        native_alternative="qwen2_5_vl",
-    ),
 }
+
+
+#: dots.ocr: a Qwen2-layout model whose code comes from its repository (its own tokens are not modelled here).
+FAMILIES["dots_ocr"] = dataclasses.replace(
+    FAMILIES["qwen2_5_vl"],
+    name="dots_ocr",
+    model_types=("dots_ocr",),
+    tiny=TinySpec("qwen", "Qwen2_5_VLConfig", "Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", _qwen25_tiny,
+                  remote_code=True),
+    default_checkpoint="rednote-hilab/dots.ocr",
+    parameters="3.0 B",
+    unsloth=UnslothRecipe(load_in_4bit=False, kwargs=(("trust_remote_code", True),),
+                          note="no Unsloth recipe; 16-bit LoRA through the remote code"),
+    remote_code=True,
+    native_alternative="qwen2_5_vl",
+)
 
 
 def family_for_model_type(model_type: str) -> FamilySettings:

@@ -44,14 +44,8 @@ _QWEN_TEMPLATE = (
 )
 
 #: Qwen3.5's layout: the answer follows an empty, closed think block (its small models do not think by default).
-_QWEN35_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for item in message['content'] %}"
-    "{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n\n</think>\n\n{% endif %}"
+_QWEN35_TEMPLATE = _QWEN_TEMPLATE.replace(
+    "<|im_start|>assistant\n{% endif %}", "<|im_start|>assistant\n<think>\n\n</think>\n\n{% endif %}"
 )
 
 _TEMPLATES = {"qwen": _QWEN_TEMPLATE, "qwen3_5": _QWEN35_TEMPLATE}
