@@ -22,7 +22,6 @@ __all__ = [
     "add_lora",
     "choose_backend",
     "load_adapter",
-    "family_of",
     "load_model",
     "model_source",
 ]
@@ -149,7 +148,8 @@ def load_model(
     import transformers  # heavy: loaded on use
 
     source = model_source(model_name)
-    family = family_of(source, model_name, trust_remote_code)
+    config = _config_dict(source, model_name)
+    family = _checked_family(config, model_name, trust_remote_code)
     chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
     if chosen == "unsloth":
         from unsloth import FastVisionModel  # needs a GPU
@@ -173,8 +173,7 @@ def load_model(
             device = "cuda"
             kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             kwargs["device_map"] = {"": 0}
-            prequantized = "quantization_config" in _config_dict(source, model_name)
-            if use_4bit and not prequantized:  # a *-bnb-4bit checkpoint brings its own quantization
+            if use_4bit and "quantization_config" not in config:  # a *-bnb-4bit checkpoint brings its own quantization
                 kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
                     load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"]
                 )
@@ -201,8 +200,8 @@ def _config_dict(source: str, model_name: str) -> dict[str, Any]:
         ) from exc
 
 
-def family_of(source: str, model_name: str, trust_remote_code: bool = False) -> FamilySettings:
-    """The family of a checkpoint, from its ``config.json``; refuses remote code unless trusted.
+def _checked_family(config: dict[str, Any], model_name: str, trust_remote_code: bool) -> FamilySettings:
+    """The family a ``config.json`` names; a model that needs its own code is refused unless trusted.
 
     Raises:
         PermissionError: The model needs its own code and ``trust_remote_code`` is off.
@@ -210,7 +209,6 @@ def family_of(source: str, model_name: str, trust_remote_code: bool = False) -> 
     """
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES  # heavy: loaded on use
 
-    config = _config_dict(source, model_name)
     model_type = str(config.get("model_type", ""))
     family = family_for_model_type(model_type)
     needs_code = family.remote_code or ("auto_map" in config and model_type not in CONFIG_MAPPING_NAMES)
