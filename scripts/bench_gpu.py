@@ -169,8 +169,7 @@ def run_inkwell(args: argparse.Namespace, backend: str) -> dict[str, Any]:
         "losses": _losses(result.log_history), **_peak(),
     }
     batches = [int(b) for b in args.decode_batches.split(",")]
-    lines = images[: max(batches)] * (max(batches) // len(images) + 1)
-    lines = lines[: max(batches)]
+    lines = [images[i % len(images)] for i in range(max(batches))]  # the training lines, repeated as needed
     limits = settings.image_limits
     kwargs = dict(limits=limits, max_new_tokens=args.max_new_tokens, repetition_guard=False, progress=False)
     helpers.predict_lines(loaded, lines[:2], batch_size=2, **kwargs)  # warm-up
