@@ -16,16 +16,41 @@ from typing import Any
 
 __all__ = [
     "FAMILIES",
+    "PromptBuilder",
     "FamilySettings",
     "TinyOverrides",
     "TinySpec",
     "UnslothRecipe",
+    "chat_prompt",
     "family_for_model_type",
+    "image_only_chat_prompt",
     "lora_target_regex",
     "native_families",
+    "plain_prompt",
     "remote_code_refusal",
     "strictest_aspect_ratio",
 ]
+
+#: Builds the prompt text up to where the answer starts, from (processor, instruction).
+PromptBuilder = Callable[[Any, str], str]
+
+
+def chat_prompt(processor: Any, instruction: str) -> str:
+    """The processor's chat template: one user turn (the image, then the instruction), then the generation prompt."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def image_only_chat_prompt(processor: Any, instruction: str) -> str:
+    """The chat template with an empty system turn and a user turn holding the image alone (no instruction)."""
+    messages = [{"role": "system", "content": ""}, {"role": "user", "content": [{"type": "image"}]}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def plain_prompt(processor: Any, instruction: str) -> str:
+    """No chat template: the beginning-of-sequence token, then the instruction (which holds the image tag)."""
+    return f"{processor.tokenizer.bos_token or ''}{instruction}"
+
 
 #: (text-config overrides, vision-config overrides) of a tiny model, from (patch size, layers, head dim).
 TinyOverrides = Callable[[int, int, int], tuple[dict[str, Any], dict[str, Any]]]
@@ -98,6 +123,7 @@ class FamilySettings:
         remote_code: The model's code comes from its repository (``trust_remote_code``).
         native_alternative: For remote-code families: the native family to use instead.
         bf16_only: Training in float16 is unstable (NaN gradients): bfloat16 or float32 only.
+        prompt: The small function that builds the prompt text (:func:`chat_prompt` unless the family differs).
     """
 
     name: str
@@ -119,6 +145,7 @@ class FamilySettings:
     remote_code: bool = False
     native_alternative: str = ""
     bf16_only: bool = False
+    prompt: PromptBuilder = field(default=chat_prompt, repr=False)
 
     @property
     def patch_size(self) -> int:
@@ -242,6 +269,7 @@ FAMILIES: dict[str, FamilySettings] = {
         auto_class="AutoModel",
         remote_code=True,
         native_alternative="deepseek_ocr2",
+        prompt=plain_prompt,
     ),
 }
 

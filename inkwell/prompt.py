@@ -59,9 +59,8 @@ def prepare_image(image: Image.Image, family: FamilySettings, limits: ImageLimit
 
 
 def prompt_text(processor: Any, family: FamilySettings) -> str:
-    """The chat-formatted prompt up to where the answer starts (generation prompt included)."""
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": family.instruction}]}]
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    """The prompt up to where the answer starts (generation prompt included), built by the family's builder."""
+    return family.prompt(processor, family.instruction)
 
 
 def target_ids(processor: Any, family: FamilySettings, text: str) -> list[int]:
@@ -88,21 +87,28 @@ class LineCollator:
         self.prompt = prompt_text(processor, family)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Collate rows into tensors: input ids, attention mask, labels and the image tensors."""
+        """Collate rows into tensors: input ids, attention mask, labels and the processor's image tensors.
+
+        The processor batches the images its own way (flattened patches and grid
+        sizes, padded pixel arrays and sizes, tiles...); every tensor it returns
+        besides the token ids is passed on unchanged, so no family needs its own
+        collator. Each row's prompt ids are read back through the attention mask.
+        """
         import torch  # heavy: loaded when training starts, not on import
 
         images = [prepare_image(r["image"], self.family, self.limits) for r in rows]
-        enc = self.processor(text=[self.prompt] * len(rows), images=images, padding=False)
+        enc = self.processor(text=[self.prompt] * len(rows), images=images, padding=True, return_tensors="pt")
+        keep = enc["attention_mask"].bool()
         pad_id = self.processor.tokenizer.pad_token_id
+        per_token_keys = [k for k in _PER_TOKEN_KEYS if k in enc]
         seqs, labels, extras = [], [], {}
-        per_token_keys = [k for k in ("mm_token_type_ids", "token_type_ids") if k in enc]
         for i, row in enumerate(rows):
-            prompt_ids = list(enc["input_ids"][i])
+            prompt_ids = enc["input_ids"][i][keep[i]].tolist()
             answer = target_ids(self.processor, self.family, row["text"])
             seqs.append(prompt_ids + answer)
             labels.append([-100] * len(prompt_ids) + answer)
             for k in per_token_keys:
-                extras.setdefault(k, []).append(list(enc[k][i]) + [0] * len(answer))
+                extras.setdefault(k, []).append(enc[k][i][keep[i]].tolist() + [0] * len(answer))
         width = max(len(s) for s in seqs)
         batch: dict[str, Any] = {
             "input_ids": torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs]),
@@ -111,6 +117,11 @@ class LineCollator:
         }
         for k, vals in extras.items():
             batch[k] = torch.tensor([v + [0] * (width - len(v)) for v in vals])
-        for k in ("pixel_values", "image_grid_thw"):
-            batch[k] = torch.as_tensor(enc[k])
+        for k, v in enc.items():
+            if k not in batch and k not in _PER_TOKEN_KEYS:
+                batch[k] = v
         return batch
+
+
+#: Processor outputs with one entry per token: cut with the prompt and extended over the answer.
+_PER_TOKEN_KEYS = ("mm_token_type_ids", "token_type_ids")

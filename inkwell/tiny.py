@@ -147,12 +147,12 @@ def build_tiny_model(
         buildable = sorted(k for k, f in FAMILIES.items() if f.tiny is not None)
         raise ValueError(f"No tiny model for family {family!r}; choose one of {buildable}.")
     spec = FAMILIES[family].tiny
-    config, processor, ids = _RECIPES[spec.recipe](FAMILIES[family], hidden_size, layers)
-    return _write_checkpoint(out, family, config, processor, ids, seed=seed, device="cpu", dtype="float32")
+    config, processor = _RECIPES[spec.recipe](FAMILIES[family], hidden_size, layers)
+    return _write_checkpoint(out, family, config, processor, seed=seed, device="cpu", dtype="float32")
 
 
-def _qwen_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tuple[Any, Any, dict[str, int]]:
-    """Config, processor and special ids of a tiny Qwen-layout model (Qwen2/2.5/3-VL, Qwen3.5, dots.ocr)."""
+def _qwen_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tuple[Any, Any]:
+    """Config and processor of a tiny Qwen-layout model (Qwen2/2.5/3-VL, Qwen3.5, dots.ocr)."""
     import transformers  # heavy: loaded on use
 
     spec = family.tiny
@@ -194,7 +194,7 @@ def _qwen_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tuple
         max_pixels=(merge * patch) ** 2 * 256,
     )
     config = model_config(family.name, _merge(text, text_extra), _merge(vision, vision_extra), ids)
-    return config, _qwen_processor(spec, tokenizer, image_processor, patch), ids
+    return config, _qwen_processor(spec, tokenizer, image_processor, patch)
 
 
 def _qwen_processor(spec: TinySpec, tokenizer: Any, image_processor: Any, patch: int) -> Any:
@@ -211,8 +211,8 @@ def _qwen_processor(spec: TinySpec, tokenizer: Any, image_processor: Any, patch:
     )
 
 
-#: Recipe name (``TinySpec.recipe``) -> the function that assembles config, processor and special ids.
-_RECIPES: dict[str, Callable[[FamilySettings, int, int], tuple[Any, Any, dict[str, int]]]] = {
+#: Recipe name (``TinySpec.recipe``) -> the function that assembles config and processor (hidden size, layers).
+_RECIPES: dict[str, Callable[[FamilySettings, int, int], tuple[Any, Any]]] = {
     "qwen": _qwen_recipe,
 }
 
@@ -260,7 +260,7 @@ def build_published_model(
     )
     config = model_config(entry.family, dict(entry.text), dict(entry.vision), entry.tokens)
     processor = _qwen_processor(family.tiny, tokenizer, image_processor, family.patch_size)
-    return _write_checkpoint(out, entry.family, config, processor, entry.tokens, seed=seed, device=device, dtype=dtype)
+    return _write_checkpoint(out, entry.family, config, processor, seed=seed, device=device, dtype=dtype)
 
 
 def model_config(family: str, text: dict[str, Any], vision: dict[str, Any], ids: dict[str, int]) -> Any:
@@ -284,7 +284,6 @@ def _write_checkpoint(
     family: str,
     config: Any,
     processor: Any,
-    ids: dict[str, int],
     *,
     seed: int,
     device: str,
@@ -298,8 +297,9 @@ def _write_checkpoint(
     torch.manual_seed(seed)
     with torch.device(device):
         model = getattr(transformers, FAMILIES[family].auto_class).from_config(config, dtype=getattr(torch, dtype))
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    tokenizer = processor.tokenizer
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(FAMILIES[family].end_of_turn)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out, overwrite=True, staging=out.with_name(out.name + ".partial")) as tmp:
         model.save_pretrained(tmp)
