@@ -21,6 +21,7 @@ __all__ = [
     "LoraSettings",
     "add_lora",
     "choose_backend",
+    "compute_dtype",
     "load_adapter",
     "load_model",
     "model_source",
@@ -158,6 +159,7 @@ def load_model(
             use_4bit = False
             reason += f" 16-bit LoRA, not 4-bit: {family.unsloth.note}."
         extra = dict(family.unsloth.kwargs)
+        extra["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
         if trust_remote_code:
             extra["trust_remote_code"] = True
         model, processor = FastVisionModel.from_pretrained(
@@ -171,7 +173,7 @@ def load_model(
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if torch.cuda.is_available():
             device = "cuda"
-            kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            kwargs["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
             kwargs["device_map"] = {"": 0}
             if use_4bit and "quantization_config" not in config:  # a *-bnb-4bit checkpoint brings its own quantization
                 kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
@@ -183,6 +185,18 @@ def load_model(
         model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
         processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
     return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
+
+
+def compute_dtype(family: FamilySettings, bf16_supported: bool) -> str:
+    """The dtype a GPU computes in: bfloat16 where supported, else float16, or float32 for a bfloat16-only family.
+
+    Args:
+        family: The model family (``bf16_only`` families give NaN gradients in float16).
+        bf16_supported: Whether the GPU supports bfloat16.
+    """
+    if bf16_supported:
+        return "bfloat16"
+    return "float32" if family.bf16_only else "float16"
 
 
 def _config_dict(source: str, model_name: str) -> dict[str, Any]:

@@ -466,7 +466,8 @@ def _gpu_findings(facts: SystemFacts, backend: str, load_in_4bit: bool) -> list[
             "close other notebooks' kernels (Kernel > Shut Down) to free it",
         ))
     if not facts.bf16:
-        out.append(Finding("note", f"no bfloat16 on compute capability {major}.{minor}: training runs in float16"))
+        out.append(Finding("note", f"no bfloat16 on compute capability {major}.{minor}: training runs in float16 "
+                                   "(float32 for a bfloat16-only family such as qwen3_5)"))
     wants_unsloth = backend in ("auto", "unsloth")
     if wants_unsloth and not facts.unsloth:
         out.append(Finding("problem", "unsloth is not installed", "pip install unsloth, or set backend = 'transformers'"))

@@ -19,7 +19,7 @@ from typing import Any
 import datasets
 from tqdm.auto import tqdm
 
-from inkwell.model import LoadedModel, LoraSettings
+from inkwell.model import LoadedModel, LoraSettings, compute_dtype
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder
 from inkwell.prompt import ImageLimits, LineCollator
 from inkwell.runs import DatasetInfo, RunInfo, library_versions, now_iso
@@ -183,7 +183,7 @@ def train_adapter(
         raise FileExistsError(f"{final} exists; earlier runs are never overwritten. Pick a new run_name.")
     started = now_iso()
     cuda = loaded.device == "cuda"
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    dtype = compute_dtype(loaded.family, torch.cuda.is_bf16_supported()) if cuda else "float32"
     log_every = settings.logging_steps or (max(1, settings.max_steps // 50) if settings.max_steps > 0 else 10)
     final.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(final, staging=final.with_name(final.name + PARTIAL_SUFFIX), keep_on_error=True) as partial:
@@ -200,8 +200,8 @@ def train_adapter(
             logging_steps=log_every,
             seed=settings.seed,
             data_seed=settings.seed,
-            bf16=bf16,
-            fp16=cuda and not bf16,
+            bf16=dtype == "bfloat16",
+            fp16=dtype == "float16",
             optim="adamw_8bit" if cuda else "adamw_torch",
             save_strategy="no",
             report_to="none",

@@ -59,3 +59,34 @@ def test_data_limit_is_the_strictest_family_limit(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text("image,text\nwide.png,too wide\nok.png,fits\n", encoding="utf-8")
     report = prepare_dataset(tmp_path / "labels.csv", dataset_name="ds", output_root=tmp_path / "out", progress=False)
     assert [r.reason for r in report.rejected] == ["aspect_ratio"] and report.n_accepted == 1
+
+
+@pytest.mark.parametrize(("family", "bf16", "expected"), [
+    ("qwen2_5_vl", True, "bfloat16"), ("qwen2_5_vl", False, "float16"),
+    ("qwen3_5", True, "bfloat16"), ("qwen3_5", False, "float32"),
+])
+def test_compute_dtype_never_float16_for_bf16_only_families(family: str, bf16: bool, expected: str) -> None:
+    """Qwen3.5's linear-attention layers give NaN gradients in float16: a T4 (no bfloat16) trains it in float32."""
+    from inkwell.model import compute_dtype
+
+    assert compute_dtype(FAMILIES[family], bf16) == expected
+
+
+def test_prompt_builders_follow_the_table() -> None:
+    """Each family's prompt comes from the small function its entry points to, not from a branch on its name."""
+    from inkwell.families import chat_prompt, image_only_chat_prompt, plain_prompt
+
+    class Processor:
+        class tokenizer:  # noqa: N801 - stands in for a processor's tokenizer attribute
+            bos_token = "<s>"
+
+        def apply_chat_template(self, messages: list, **kwargs: object) -> str:
+            return repr((messages, sorted(kwargs.items())))
+
+    p = Processor()
+    assert plain_prompt(p, "<image>\nFree OCR.") == "<s><image>\nFree OCR."
+    chat = chat_prompt(p, "Read it.")
+    assert "Read it." in chat and "'add_generation_prompt', True" in chat and "'type': 'image'" in chat
+    alone = image_only_chat_prompt(p, "Read it.")
+    assert "Read it." not in alone and "'role': 'system'" in alone and "'type': 'image'" in alone
+    assert FAMILIES["deepseek_ocr"].prompt is plain_prompt and FAMILIES["qwen2_5_vl"].prompt is chat_prompt
