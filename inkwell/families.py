@@ -42,14 +42,25 @@ def chat_prompt(processor: Any, instruction: str) -> str:
 
 
 def image_only_chat_prompt(processor: Any, instruction: str) -> str:
-    """The chat template with an empty system turn and a user turn holding the image alone (no instruction)."""
-    messages = [{"role": "system", "content": ""}, {"role": "user", "content": [{"type": "image"}]}]
+    """The chat template with one user turn holding the image alone (the instruction is not used).
+
+    The checkpoint's template adds its own empty system turn; an explicit empty
+    system message would render differently (one newline the model never saw).
+    """
+    messages = [{"role": "user", "content": [{"type": "image"}]}]
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def plain_prompt(processor: Any, instruction: str) -> str:
-    """No chat template: the beginning-of-sequence token, then the instruction (which holds the image tag)."""
-    return f"{processor.tokenizer.bos_token or ''}{instruction}"
+    """No chat template: the instruction (which holds the image tag) after exactly one beginning-of-sequence token.
+
+    DeepSeek tokenizers prepend that token themselves; it is written into the
+    text only when the tokenizer does not, so the prompt never starts with two.
+    """
+    tok = processor.tokenizer
+    ids = tok("a")["input_ids"]
+    adds_bos = tok.bos_token_id is not None and len(ids) > 0 and ids[0] == tok.bos_token_id
+    return instruction if adds_bos or not tok.bos_token else f"{tok.bos_token}{instruction}"
 
 
 #: (text-config overrides, vision-config overrides) of a tiny model, from (patch size, layers, head dim).
@@ -247,6 +258,75 @@ FAMILIES: dict[str, FamilySettings] = {
         unsloth=UnslothRecipe(load_in_4bit=False, note="Unsloth advises against 4-bit QLoRA for Qwen3.5: 16-bit LoRA, "
                               "as in its notebook"),
         bf16_only=True,
+    ),
+    "paddleocr_vl": FamilySettings(
+        name="paddleocr_vl",
+        model_types=("paddleocr_vl",),
+        instruction="OCR:",  # the checkpoint's own text-recognition task prompt
+        end_of_turn="</s>",
+        patch_multiple=28,
+        merge_size=2,
+        max_aspect_ratio=200.0,  # its image processor refuses wider images
+        language_prefix=r"model\.language_model",
+        # the projector (model.projector.linear_1/2) sits beside model.visual: reached from "model" by a look-ahead
+        vision_prefix=r"model\.visual|model(?=\.projector\.)",
+        attention_modules=("q_proj", "k_proj", "v_proj", "o_proj", "out_proj"),
+        mlp_modules=("gate_proj", "up_proj", "down_proj", "fc1", "fc2", "linear_1", "linear_2"),
+        tiny=TinySpec("paddleocr_vl", "PaddleOCRVLConfig", "PaddleOCRVLProcessor"),
+        default_checkpoint="PaddlePaddle/PaddleOCR-VL",
+        parameters="0.9 B",
+        unsloth=UnslothRecipe(load_in_4bit=False, note=(
+            "Unsloth's notebook runs a 16-bit full fine-tune of PaddleOCR-VL (its LoRA call is ignored; lr 5e-5, "
+            "remote code on transformers 4.56); Inkwell trains 16-bit LoRA on the native class instead: the model "
+            "is small (0.9 B), 4-bit would quantise its vision tower and projector, and an adapter keeps the base "
+            "reusable")),
+    ),
+    "lighton_ocr": FamilySettings(
+        name="lighton_ocr",
+        model_types=("lighton_ocr",),
+        instruction="",  # the checkpoint is prompted with the image alone
+        end_of_turn="<|im_end|>",
+        patch_multiple=28,
+        merge_size=2,
+        # Pixtral fits the longest edge to 1540 px; a side that ends under 15 px gets no image token and the
+        # forward pass fails: above 1540 / 15 = 102 for a 28 px line
+        max_aspect_ratio=100.0,
+        language_prefix=r"model\.language_model",
+        # the projector (model.vision_projection) sits beside the vision encoder: reached by a look-ahead
+        vision_prefix=r"model\.vision_encoder|model(?=\.vision_projection\.)",
+        attention_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
+        mlp_modules=("gate_proj", "up_proj", "down_proj", "linear_1", "linear_2", "merging_layer"),
+        tiny=TinySpec("lighton_ocr", "LightOnOcrConfig", "LightOnOcrProcessor"),
+        default_checkpoint="lightonai/LightOnOCR-2-1B-base",
+        parameters="1.0 B",
+        unsloth=UnslothRecipe(load_in_4bit=False, note=(
+            "Unsloth publishes no recipe for LightOnOCR; Inkwell trains 16-bit LoRA: at 1 B parameters the "
+            "16-bit weights take about 2 GB, and 4-bit would cost a small model relatively more quality")),
+        prompt=image_only_chat_prompt,
+    ),
+    "deepseek_ocr2": FamilySettings(
+        name="deepseek_ocr2",
+        model_types=("deepseek_ocr2",),
+        instruction="<image>\nFree OCR.",  # the checkpoint's own plain-OCR prompt: no chat template, no roles
+        end_of_turn="<｜end▁of▁sentence｜>",  # no end-of-turn token of its own: the answer ends with EOS
+        # the processor makes its own views (the line padded into a square global view, 768 px tiles when wider)
+        patch_multiple=16,
+        merge_size=1,
+        max_aspect_ratio=200.0,  # no limit in the processor: a very wide line is a thin band of the square view
+        language_prefix=r"model\.language_model",
+        # the Qwen2-style vision encoder, never SAM: SAM's leaf `proj` is also a non-Linear container there
+        vision_prefix=r"model\.vision_tower\.vision_encoder",
+        attention_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
+        # dense and shared-expert MLPs; the routed experts are fused 3-D parameters that LoRA does not reach
+        mlp_modules=("gate_proj", "up_proj", "down_proj"),
+        tiny=TinySpec("deepseek_ocr2", "DeepseekOcr2Config", "DeepseekOcr2Processor"),
+        default_checkpoint="deepseek-community/DeepSeek-OCR-2",
+        parameters="3.4 B (mixture of experts, about 0.5 B active per token)",
+        unsloth=UnslothRecipe(load_in_4bit=False, note=(
+            "Unsloth's notebook loads the remote-code DeepSeek-OCR-2 through AutoModel with trust_remote_code and "
+            "trains 16-bit LoRA (on transformers 4.56); Inkwell loads the native checkpoint with transformers' own "
+            "classes, no remote code, 16-bit LoRA as in the notebook")),
+        prompt=plain_prompt,
     ),
     # Remote-code families: their model code comes from the checkpoint's repository.
     "deepseek_ocr": FamilySettings(

@@ -347,5 +347,45 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
         loaded.model.set_adapter(path.name)
     else:
         loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=path.name)
+    _copy_saved_weights(loaded.model, path, path.name)
     return loaded
+
+
+def _copy_saved_weights(model: Any, path: Any, adapter: str) -> None:
+    """Put every saved adapter tensor into the parameter of the same name, or stop if one has no place.
+
+    PEFT renames keys on loading with transformers' checkpoint-conversion table; for
+    some families (DeepSeek-OCR-2 in transformers 5.17) that table also rewrites the
+    native names PEFT saved, the tensors land nowhere and PEFT only warns: the
+    adapter would silently be the untrained one. Copying by the saved names makes
+    the loaded adapter exactly the saved one for every family.
+
+    Raises:
+        RuntimeError: A saved tensor matches no parameter of the model.
+    """
+    import torch  # heavy: loaded on use
+    from safetensors.torch import load_file  # heavy: imports torch
+
+    file = path / "adapter_model.safetensors"
+    if not file.exists():
+        return  # an adapter saved as .bin: PEFT's own loading is all there is
+    params: dict[str, Any] = {}
+    for name, param in model.named_parameters():
+        if f".{adapter}." in name:
+            saved = name.replace(f".{adapter}.", ".", 1)
+            params[saved] = param
+            params[saved.removesuffix(".weight")] = param  # DoRA magnitudes are saved without ".weight"
+    unplaced = []
+    with torch.no_grad():
+        for key, value in load_file(str(file)).items():
+            if key in params:
+                params[key].copy_(value.to(params[key].dtype))
+            else:
+                unplaced.append(key)
+    if unplaced:
+        raise RuntimeError(
+            f"{len(unplaced)} tensors of the adapter in {path} match no layer of the loaded base model "
+            f"(first: {unplaced[0]}). The adapter was trained on a different base: load the base model named "
+            "in its run.json (model_name), or retrain on this one."
+        )
 
