@@ -135,6 +135,8 @@ class FamilySettings:
         native_alternative: For remote-code families: the native family to use instead.
         bf16_only: Training in float16 is unstable (NaN gradients): bfloat16 or float32 only.
         prompt: The small function that builds the prompt text (:func:`chat_prompt` unless the family differs).
+        processor_class: Load the processor with this transformers class whatever the checkpoint's
+            ``processor_config.json`` names ("": the class it names).
     """
 
     name: str
@@ -157,6 +159,7 @@ class FamilySettings:
     native_alternative: str = ""
     bf16_only: bool = False
     prompt: PromptBuilder = field(default=chat_prompt, repr=False)
+    processor_class: str = ""
 
     @property
     def patch_size(self) -> int:
@@ -303,6 +306,9 @@ FAMILIES: dict[str, FamilySettings] = {
             "Unsloth publishes no recipe for LightOnOCR; Inkwell trains 16-bit LoRA: at 1 B parameters the "
             "16-bit weights take about 2 GB, and 4-bit would cost a small model relatively more quality")),
         prompt=image_only_chat_prompt,
+        # copies of the checkpoint name PixtralProcessor, which would add image-break and image-end tokens the
+        # model was never trained with; LightOnOcrProcessor writes the image tokens alone
+        processor_class="LightOnOcrProcessor",
     ),
     "deepseek_ocr2": FamilySettings(
         name="deepseek_ocr2",

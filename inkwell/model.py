@@ -159,6 +159,8 @@ def load_model(
             use_4bit = False
             reason += f" 16-bit LoRA, not 4-bit: {family.unsloth.note}."
         extra = dict(family.unsloth.kwargs)
+        if isinstance(extra.get("auto_model"), str):  # the table names the class; Unsloth wants the class itself
+            extra["auto_model"] = getattr(transformers, extra["auto_model"])
         extra["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
         if trust_remote_code:
             extra["trust_remote_code"] = True
@@ -184,6 +186,8 @@ def load_model(
             kwargs["dtype"] = torch.float32
         model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
         processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if family.processor_class and type(processor).__name__ != family.processor_class:
+        processor = getattr(transformers, family.processor_class).from_pretrained(source)
     return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
 
 

@@ -126,10 +126,10 @@ def test_lora_regex_reaches_every_linear_layer_but_the_head(family: str, tmp_pat
     import torch
     import transformers
 
-    from inkwell.tiny import _RECIPES
+    from inkwell.tiny_recipes import RECIPES
 
     spec = FAMILIES[family].tiny
-    config, _ = _RECIPES[spec.recipe](FAMILIES[family], 64, 2)
+    config, _ = RECIPES[spec.recipe](FAMILIES[family], 64, 2)
     with torch.device("meta"):
         model = getattr(transformers, FAMILIES[family].auto_class).from_config(config)
     regex = lora_target_regex(FAMILIES[family], vision=True)

@@ -81,3 +81,51 @@ def test_unknown_types_and_hub_ids_say_what_to_do() -> None:
         family_for_model_type("qwen2_5_vl_moe")
     with pytest.raises(FileNotFoundError, match=r"'nobody/Qwen2.5-VL-7B-Instrukt'.*HF_HUB_OFFLINE=1"):
         load_model("nobody/Qwen2.5-VL-7B-Instrukt")
+
+
+def test_lighton_ocr_processor_class_follows_the_table(home: Path, tmp_path: Path) -> None:
+    """A LightOnOCR checkpoint whose processor_config names PixtralProcessor still gets LightOnOcrProcessor,
+    the processor that writes the image tokens the model was trained with (no image-break or image-end tokens)."""
+    import shutil
+
+    import transformers
+
+    folder = build_tiny_model(home / "models" / "tiny-lighton_ocr", "lighton_ocr")
+    renamed = tmp_path / "pixtral-named"
+    shutil.copytree(folder, renamed)
+    for file in renamed.glob("*.json"):
+        file.write_text(file.read_text(encoding="utf-8").replace("LightOnOcrProcessor", "PixtralProcessor"),
+                        encoding="utf-8")
+    assert type(transformers.AutoProcessor.from_pretrained(str(renamed))).__name__ == "PixtralProcessor"
+    assert type(load_model(str(renamed)).processor).__name__ == "LightOnOcrProcessor"
+
+
+def test_adapter_reload_is_exact_and_a_misplaced_tensor_stops(tiny_qwen25: Path, tmp_path: Path) -> None:
+    """Every saved adapter tensor lands in its layer (checked, not assumed); one that fits no layer is an error."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from inkwell.model import LoraSettings, add_lora, load_adapter
+
+    trained = add_lora(load_model(str(tiny_qwen25)), LoraSettings(seed=1))
+    with torch.no_grad():
+        for name, param in trained.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_()  # a fresh LoRA has B = 0: make the saved adapter differ from a fresh one
+    run = tmp_path / "run-a"
+    trained.model.save_pretrained(str(run))
+    saved = load_file(str(run / "adapter_model.safetensors"))
+
+    fresh = load_adapter(load_model(str(tiny_qwen25)), run)
+    params = dict(fresh.model.named_parameters())
+    for key, value in saved.items():
+        stem, _, leaf = key.rpartition(".")
+        assert torch.equal(params[f"{stem}.run-a.{leaf}"], value), key
+
+    broken = tmp_path / "run-b"
+    broken.mkdir()
+    (broken / "adapter_config.json").write_text((run / "adapter_config.json").read_text())
+    key = next(iter(saved))
+    save_file({**saved, key.replace("layers.0.", "layers.99."): saved[key].clone()}, str(broken / "adapter_model.safetensors"))
+    with pytest.raises(RuntimeError, match="different base"):
+        load_adapter(load_model(str(tiny_qwen25)), broken)
