@@ -1,6 +1,6 @@
 """Run the whole Inkwell workflow on the embedded default, headless, on a CPU.
 
-Writes synthetic handwriting lines, builds a tiny random-weight Qwen2.5-VL,
+Writes synthetic handwriting lines, builds a tiny random-weight model (Qwen2.5-VL, or the family ``--family`` names),
 executes notebooks 01_data -> 02_finetune -> 03_evaluate -> 04_demo with
 papermill (executed copies land in notebooks/executed/<time>/) and prints the
 CER/WER of the base model and of the new adapter on the held-out test split.
@@ -11,6 +11,7 @@ read. Real accuracy needs a pretrained checkpoint on a GPU (see README.md).
 
     python scripts/quickstart.py            # the default (about 4 minutes on 2 CPU cores)
     python scripts/quickstart.py --steps 50 # a faster smoke run
+    python scripts/quickstart.py --family deepseek_ocr2   # the same on another family's tiny model
 """
 
 from __future__ import annotations
