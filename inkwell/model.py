@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -346,16 +348,22 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
             f"{path} holds no adapter_config.json. Pass a run folder written by 02_finetune, "
             "e.g. 'adapters/my-run'."
         )
-    if isinstance(loaded.model, PeftModel):
-        loaded.model.load_adapter(str(path), adapter_name=path.name)
-        loaded.model.set_adapter(path.name)
-    else:
-        loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=path.name)
-    _copy_saved_weights(loaded.model, path, path.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if isinstance(loaded.model, PeftModel):
+            loaded.model.load_adapter(str(path), adapter_name=path.name)
+            loaded.model.set_adapter(path.name)
+        else:
+            loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=path.name)
+    if _copy_saved_weights(loaded.model, path, path.name):
+        # every adapter weight was placed and checked here: PEFT's "missing adapter keys" warning no longer applies
+        caught = [w for w in caught if "missing adapter keys" not in str(w.message)]
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return loaded
 
 
-def _copy_saved_weights(model: Any, path: Any, adapter: str) -> None:
+def _copy_saved_weights(model: Any, path: Any, adapter: str) -> bool:
     """Put every saved adapter tensor into the parameter of the same name, or stop if one has no place.
 
     PEFT renames keys on loading with transformers' checkpoint-conversion table; for
@@ -364,32 +372,45 @@ def _copy_saved_weights(model: Any, path: Any, adapter: str) -> None:
     adapter would silently be the untrained one. Copying by the saved names makes
     the loaded adapter exactly the saved one for every family.
 
+    Returns:
+        True when every saved tensor was placed and every adapter parameter received one.
+
     Raises:
-        RuntimeError: A saved tensor matches no parameter of the model.
+        RuntimeError: A saved tensor matches no parameter of the model, or a
+            parameter of the adapter has no saved tensor.
     """
     import torch  # heavy: loaded on use
     from safetensors.torch import load_file  # heavy: imports torch
 
     file = path / "adapter_model.safetensors"
     if not file.exists():
-        return  # an adapter saved as .bin: PEFT's own loading is all there is
+        return False  # an adapter saved as .bin: PEFT's own loading is all there is
+    own = re.compile(rf"(.*\.lora_\w+)\.{re.escape(adapter)}(\.weight|\.bias)?")  # PEFT: <layer>.lora_A.<adapter>.weight
     params: dict[str, Any] = {}
     for name, param in model.named_parameters():
-        if f".{adapter}." in name:
-            saved = name.replace(f".{adapter}.", ".", 1)
-            params[saved] = param
-            params[saved.removesuffix(".weight")] = param  # DoRA magnitudes are saved without ".weight"
-    unplaced = []
+        match = own.fullmatch(name)
+        if match:
+            params[match.group(1) + (match.group(2) or "")] = param
+            params[match.group(1)] = param  # DoRA magnitudes and embedding LoRA are saved without ".weight"
+    unplaced, placed = [], set()
     with torch.no_grad():
         for key, value in load_file(str(file)).items():
             if key in params:
                 params[key].copy_(value.to(params[key].dtype))
+                placed.add(id(params[key]))
             else:
                 unplaced.append(key)
+    empty = sorted({name for name, param in params.items() if id(param) not in placed})
     if unplaced:
         raise RuntimeError(
             f"{len(unplaced)} tensors of the adapter in {path} match no layer of the loaded base model "
             f"(first: {unplaced[0]}). The adapter was trained on a different base: load the base model named "
             "in its run.json (model_name), or retrain on this one."
         )
+    if empty:
+        raise RuntimeError(
+            f"The adapter file in {path} holds no weights for {len(empty)} of its layers (first: {empty[0]}); "
+            "it is incomplete. Load an adapter folder that 02_finetune finished writing."
+        )
+    return True
 

@@ -129,3 +129,9 @@ def test_adapter_reload_is_exact_and_a_misplaced_tensor_stops(tiny_qwen25: Path,
     save_file({**saved, key.replace("layers.0.", "layers.99."): saved[key].clone()}, str(broken / "adapter_model.safetensors"))
     with pytest.raises(RuntimeError, match="different base"):
         load_adapter(load_model(str(tiny_qwen25)), broken)
+    incomplete = tmp_path / "run-c"
+    incomplete.mkdir()
+    (incomplete / "adapter_config.json").write_text((run / "adapter_config.json").read_text())
+    save_file({k: v for k, v in saved.items() if k != key}, str(incomplete / "adapter_model.safetensors"))
+    with pytest.raises(RuntimeError, match="incomplete"):
+        load_adapter(load_model(str(tiny_qwen25)), incomplete)
