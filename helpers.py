@@ -28,6 +28,7 @@ from inkwell.render import (rejected_summary_html, rejected_thumbnails_html, ren
 from inkwell.runs import base_model_of, find_runs, new_run_dir, pick_run
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
+from inkwell.validate import check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector
 from inkwell.workflow import (dataset_info, ensure_demo_data, evaluation_context, list_images, literal_parameters,
@@ -62,6 +63,7 @@ __all__ = [
     "LoraSettings",
     "TrainSettings",
     "add_lora",
+    "check_finetune_parameters",
     "dataset_info",
     "describe_training",
     "literal_parameters",

@@ -18,6 +18,7 @@ from inkwell.families import FamilySettings, family_for_model_type, lora_target_
 from inkwell.paths import project_path
 
 __all__ = [
+    "BACKENDS",
     "BackendChoice",
     "LoadedModel",
     "LoraSettings",
@@ -26,8 +27,13 @@ __all__ = [
     "compute_dtype",
     "load_adapter",
     "load_model",
+    "model_family",
     "model_source",
 ]
+
+
+#: The backend parameter's values: Unsloth on a CUDA GPU when available, or one of the two by name.
+BACKENDS = ("auto", "unsloth", "transformers")
 
 
 @dataclass
@@ -101,7 +107,7 @@ def choose_backend(backend: str = "auto", load_in_4bit: bool = True) -> BackendC
 
     cuda = torch.cuda.is_available()
     gpu = torch.cuda.get_device_name(0) if cuda else ""
-    if backend not in ("auto", "unsloth", "transformers"):
+    if backend not in BACKENDS:
         raise ValueError(f"backend must be 'auto', 'unsloth' or 'transformers', not {backend!r}.")
     if backend == "unsloth" and not cuda:
         raise RuntimeError("backend='unsloth' needs a CUDA GPU and none is visible; use backend='auto'.")
@@ -193,6 +199,17 @@ def load_model(
     return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
 
 
+def model_family(model_name: str) -> str:
+    """The family key of a hub id or folder, read from its ``config.json`` alone (no weights, no model code).
+
+    Raises:
+        FileNotFoundError: The config cannot be read (the message says why and what to do).
+        ValueError: The model type is not supported (the message names the closest one).
+    """
+    config = _config_dict(model_source(model_name), model_name)
+    return family_for_model_type(str(config.get("model_type", ""))).name
+
+
 def compute_dtype(family: FamilySettings, bf16_supported: bool) -> str:
     """The dtype a GPU computes in: bfloat16 where supported, else float16, or float32 for a bfloat16-only family.
 
@@ -265,6 +282,8 @@ class LoraSettings:
         finetune_attention_modules: Adapt attention projections.
         finetune_mlp_modules: Adapt MLP projections.
         seed: Seed of the LoRA initialisation.
+        use_dora: Weight-decomposed LoRA (DoRA): a learned magnitude per output beside the low-rank direction.
+        use_rslora: Rank-stabilised scaling, alpha / sqrt(r) instead of alpha / r.
     """
 
     lora_r: int = 16
@@ -275,6 +294,8 @@ class LoraSettings:
     finetune_attention_modules: bool = True
     finetune_mlp_modules: bool = True
     seed: int = 3407
+    use_dora: bool = False
+    use_rslora: bool = False
 
     @classmethod
     def from_parameters(cls, parameters: dict[str, Any]) -> LoraSettings:
@@ -313,6 +334,8 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
             bias="none",
             target_modules=target,
             random_state=lora.seed,
+            use_rslora=lora.use_rslora,
+            use_dora=lora.use_dora,  # passed on to peft.LoraConfig
         )
     else:
         import torch  # heavy: loaded on use
@@ -326,6 +349,8 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
             bias="none",
             target_modules=target,
             task_type="CAUSAL_LM",
+            use_rslora=lora.use_rslora,
+            use_dora=lora.use_dora,
         )
         loaded.model = get_peft_model(loaded.model, config)
     return loaded
@@ -348,14 +373,15 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
             f"{path} holds no adapter_config.json. Pass a run folder written by 02_finetune, "
             "e.g. 'adapters/my-run'."
         )
+    name = path.name.replace(".", "_")  # a run may be called "v1.2"; torch module names cannot hold a dot
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if isinstance(loaded.model, PeftModel):
-            loaded.model.load_adapter(str(path), adapter_name=path.name)
-            loaded.model.set_adapter(path.name)
+            loaded.model.load_adapter(str(path), adapter_name=name)
+            loaded.model.set_adapter(name)
         else:
-            loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=path.name)
-    if _copy_saved_weights(loaded.model, path, path.name):
+            loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=name)
+    if _copy_saved_weights(loaded.model, path, name):
         # every adapter weight was placed and checked here: PEFT's "missing adapter keys" warning no longer applies
         caught = [w for w in caught if "missing adapter keys" not in str(w.message)]
     for w in caught:

@@ -100,27 +100,34 @@ def test_lighton_ocr_processor_class_follows_the_table(home: Path, tmp_path: Pat
     assert type(load_model(str(renamed)).processor).__name__ == "LightOnOcrProcessor"
 
 
-def test_adapter_reload_is_exact_and_a_misplaced_tensor_stops(tiny_qwen25: Path, tmp_path: Path) -> None:
-    """Every saved adapter tensor lands in its layer (checked, not assumed); one that fits no layer is an error."""
+@pytest.mark.parametrize("variant", ["lora", "dora+rslora"])
+def test_adapter_reload_is_exact_and_a_misplaced_tensor_stops(tiny_qwen25: Path, tmp_path: Path, variant: str) -> None:
+    """Every saved adapter tensor lands in its layer (checked, not assumed); one that fits no layer is an error.
+    DoRA's magnitudes and rsLoRA's scaling survive the round trip too."""
     import torch
     from safetensors.torch import load_file, save_file
 
     from inkwell.model import LoraSettings, add_lora, load_adapter
 
-    trained = add_lora(load_model(str(tiny_qwen25)), LoraSettings(seed=1))
+    dora = variant != "lora"
+    trained = add_lora(load_model(str(tiny_qwen25)), LoraSettings(seed=1, use_dora=dora, use_rslora=dora))
+    config = trained.model.peft_config["default"]
+    assert (config.use_dora, config.use_rslora) == (dora, dora)
     with torch.no_grad():
         for name, param in trained.model.named_parameters():
-            if "lora_B" in name:
+            if "lora_B" in name or "magnitude" in name:
                 param.normal_()  # a fresh LoRA has B = 0: make the saved adapter differ from a fresh one
-    run = tmp_path / "run-a"
+    run = tmp_path / "run-a.v1"  # a dot in a run name must not break loading
     trained.model.save_pretrained(str(run))
     saved = load_file(str(run / "adapter_model.safetensors"))
 
     fresh = load_adapter(load_model(str(tiny_qwen25)), run)
     params = dict(fresh.model.named_parameters())
+    assert any("magnitude" in k for k in saved) is dora
     for key, value in saved.items():
         stem, _, leaf = key.rpartition(".")
-        assert torch.equal(params[f"{stem}.run-a.{leaf}"], value), key
+        name = f"{stem}.run-a_v1.{leaf}" if leaf == "weight" else f"{key}.run-a_v1.weight"
+        assert torch.equal(params[name], value), key
 
     broken = tmp_path / "run-b"
     broken.mkdir()

@@ -1,0 +1,139 @@
+"""02_finetune's parameters checked before anything loads or is written.
+
+Middle layer: imports the bottom layer and :mod:`inkwell.model` (to read a
+model's ``config.json``, no weights). Every refusal names the parameter, the
+value it got and what is allowed; all problems are reported together, and
+nothing is created on disk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from inkwell.families import FAMILIES, remote_code_refusal
+from inkwell.model import BACKENDS, model_family
+from inkwell.paths import project_path
+
+__all__ = ["ParameterError", "check_finetune_parameters"]
+
+#: Learning-rate schedules the trainer accepts by name in 02_finetune.
+_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+
+
+class ParameterError(ValueError):
+    """One or more notebook parameters are out of range; the message lists each with its allowed values."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One parameter's allowed values, as a test and the words that describe it."""
+
+    name: str
+    test: Callable[[Any], bool]
+    allowed: str
+
+
+def _int(lo: int, hi: float = math.inf) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _num(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[Any], bool]:
+    def test(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+
+    return test
+
+
+def _bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+_RULES = (
+    _Rule("max_steps", _int(0), "an integer >= 0 (0: train num_epochs epochs), e.g. 60"),
+    _Rule("num_epochs", _num(0, 1000, lo_open=True), "a number > 0 and <= 1000, e.g. 1.0"),
+    _Rule("batch_size", _int(1, 4096), "an integer from 1 to 4096, e.g. 2"),
+    _Rule("grad_accum", _int(1, 4096), "an integer from 1 to 4096, e.g. 4"),
+    _Rule("warmup_steps", _int(0), "an integer >= 0, e.g. 5"),
+    _Rule("learning_rate", _num(0, 1, lo_open=True), "a number > 0 and <= 1, e.g. 2e-4"),
+    _Rule("weight_decay", _num(0, 1), "a number from 0 to 1, e.g. 0.0"),
+    _Rule("lr_scheduler", lambda v: v in _SCHEDULERS, "one of " + ", ".join(repr(s) for s in _SCHEDULERS)),
+    _Rule("lora_r", _int(1, 1024), "an integer from 1 to 1024, e.g. 16"),
+    _Rule("lora_alpha", _num(0, 4096, lo_open=True), "a number > 0, e.g. 16"),
+    _Rule("lora_dropout", _num(0, 1, hi_open=True), "a number from 0 up to (not including) 1, e.g. 0.0"),
+    _Rule("max_image_width", _int(1, 16384), "an integer number of pixels, e.g. 1024"),
+    _Rule("max_image_height", _int(1, 16384), "an integer number of pixels, e.g. 128"),
+    _Rule("max_train_lines", _int(0), "an integer >= 0 (0: all lines)"),
+    _Rule("eval_lines", _int(0), "an integer >= 0 (0: skip)"),
+    _Rule("seed", _int(0, 2**32 - 1), "an integer from 0 to 2**32 - 1, e.g. 3407"),
+    _Rule("backend", lambda v: v in BACKENDS, "one of " + ", ".join(repr(b) for b in BACKENDS)),
+    *(
+        _Rule(name, _bool, "True or False")
+        for name in ("load_in_4bit", "trust_remote_code", "finetune_vision_layers", "finetune_language_layers",
+                     "finetune_attention_modules", "finetune_mlp_modules", "use_dora", "use_rslora")
+    ),
+)
+
+
+def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str = "data/processed") -> str:
+    """Check 02_finetune's parameters before the data or the model is loaded.
+
+    Checks every numeric and switch parameter against its range, that the data
+    set exists, that ``model_name`` names a readable checkpoint of a supported
+    family (its ``config.json`` only; no weights, no remote code run), and that
+    the image limits hold at least one vision patch of that family.
+
+    Args:
+        parameters: The notebook's parameters (``helpers.literal_parameters(globals())``).
+        processed_root: Folder of the processed data sets.
+
+    Returns:
+        The family key of the model, for the record.
+
+    Raises:
+        ParameterError: Listing every parameter that is out of range, each with the value
+            it got and what is allowed.
+    """
+    problems = [
+        f"{rule.name} = {parameters[rule.name]!r}: must be {rule.allowed}."
+        for rule in _RULES
+        if rule.name in parameters and not rule.test(parameters[rule.name])
+    ]
+    if parameters.get("max_steps") == 0 and "num_epochs" not in parameters:
+        problems.append("max_steps = 0 trains num_epochs epochs, and num_epochs is not set.")
+    dataset = parameters.get("dataset_name")
+    if dataset is not None and not (project_path(processed_root) / str(dataset) / "dataset_dict.json").is_file():
+        found = sorted(p.name for p in project_path(processed_root).glob("*") if (p / "dataset_dict.json").is_file())
+        problems.append(
+            f"dataset_name = {dataset!r}: no processed data set {project_path(processed_root) / str(dataset)}. "
+            f"Run 01_data with this dataset_name first, or pick one of {found or 'none yet'}."
+        )
+    family = ""
+    if "model_name" in parameters:
+        family, problem = _model_family(str(parameters["model_name"]))
+        if problem:
+            problems.append(problem)
+    if family and FAMILIES[family].remote_code and parameters.get("trust_remote_code") is not True:
+        problems.append(f"trust_remote_code = {parameters.get('trust_remote_code')!r}: "
+                        + remote_code_refusal(FAMILIES[family], str(parameters["model_name"])))
+    if family:
+        patch = FAMILIES[family].patch_multiple
+        for name in ("max_image_width", "max_image_height"):
+            value = parameters.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < patch:
+                problems.append(f"{name} = {value}: must be at least one vision patch of {family}, {patch} px.")
+    if problems:
+        raise ParameterError("02_finetune cannot start; fix these parameters:\n- " + "\n- ".join(problems))
+    return family
+
+
+def _model_family(model_name: str) -> tuple[str, str]:
+    """The family key of ``model_name`` read from its ``config.json``, or the problem in words."""
+    try:
+        return model_family(model_name), ""
+    except (FileNotFoundError, ValueError) as exc:
+        return "", f"model_name = {model_name!r}: {exc}"

@@ -1,0 +1,66 @@
+"""inkwell.validate: 02_finetune's parameters are refused before anything loads, each refusal naming its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inkwell.validate import ParameterError, check_finetune_parameters
+
+
+@pytest.fixture()
+def good(tiny_qwen25: Path, home: Path) -> dict:
+    processed = home / "data" / "processed" / "ok-set"
+    processed.mkdir(parents=True, exist_ok=True)
+    (processed / "dataset_dict.json").write_text('{"splits": ["train", "validation", "test"]}')
+    return {"model_name": str(tiny_qwen25), "dataset_name": "ok-set", "max_steps": 60, "num_epochs": 1.0,
+            "batch_size": 2, "grad_accum": 4, "learning_rate": 2e-4, "lora_r": 16, "lora_alpha": 16,
+            "lora_dropout": 0.0, "max_image_width": 1024, "max_image_height": 128, "lr_scheduler": "linear",
+            "backend": "auto", "use_dora": False, "seed": 3407, "trust_remote_code": False}
+
+
+def test_good_parameters_pass_and_name_the_family(good: dict) -> None:
+    assert check_finetune_parameters(good) == "qwen2_5_vl"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("batch_size", 0, "batch_size = 0: must be an integer from 1 to 4096"),
+        ("batch_size", 2.5, "batch_size = 2.5"),
+        ("grad_accum", -1, "grad_accum = -1"),
+        ("max_steps", -5, "max_steps = -5: must be an integer >= 0"),
+        ("learning_rate", 0.0, "learning_rate = 0.0: must be a number > 0"),
+        ("learning_rate", float("nan"), "learning_rate = nan"),
+        ("lora_r", 0, "lora_r = 0"),
+        ("lora_dropout", 1.0, "lora_dropout = 1.0"),
+        ("lr_scheduler", "cosnie", "lr_scheduler = 'cosnie': must be one of 'linear'"),
+        ("use_dora", "yes", "use_dora = 'yes': must be True or False"),
+        ("max_image_height", 20, "max_image_height = 20: must be at least one vision patch of qwen2_5_vl, 28 px"),
+        ("dataset_name", "nope", "dataset_name = 'nope': no processed data set"),
+        ("model_name", "data/models/absent", "model_name = 'data/models/absent'"),
+    ],
+)
+def test_each_bad_value_is_named_with_its_range(good: dict, name: str, value: object, words: str, home: Path) -> None:
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    with pytest.raises(ParameterError) as refused:
+        check_finetune_parameters({**good, name: value})
+    assert words in str(refused.value)
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before  # nothing written
+
+
+def test_all_problems_are_listed_together(good: dict) -> None:
+    with pytest.raises(ParameterError) as refused:
+        check_finetune_parameters({**good, "batch_size": 0, "lora_r": -1, "dataset_name": "nope"})
+    message = str(refused.value)
+    assert message.count("\n- ") == 3 and "ok-set" in message  # the existing data sets are offered
+
+
+def test_remote_code_model_is_refused_before_loading(good: dict, home: Path) -> None:
+    from inkwell.tiny import build_tiny_model
+
+    folder = build_tiny_model(home / "models" / "tiny-dots_ocr", "dots_ocr")
+    with pytest.raises(ParameterError, match="trust_remote_code = False: .*runs that Python code"):
+        check_finetune_parameters({**good, "model_name": str(folder)})
+    assert check_finetune_parameters({**good, "model_name": str(folder), "trust_remote_code": True}) == "dots_ocr"
