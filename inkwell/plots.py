@@ -102,17 +102,31 @@ def data_histograms(dataset_dict: datasets.DatasetDict) -> Figure:
 
 
 
-def plot_loss(log_history: Sequence[dict[str, Any]]) -> Figure:
-    """Training loss against step, as a figure."""
+def plot_loss(log_history: Sequence[dict[str, Any]], val_history: Sequence[dict[str, Any]] = ()) -> Figure:
+    """Training loss against step and, when validation ran, validation CER on a second axis, as a figure.
+
+    Args:
+        log_history: The trainer's log entries (those with a ``loss``).
+        val_history: ``{"step", "cer", ...}`` per validation (a run's ``val_history``).
+    """
     steps = [e["step"] for e in log_history if "loss" in e]
     losses = [e["loss"] for e in log_history if "loss" in e]
     fig = Figure(figsize=(7, 3))
     ax = fig.subplots()
-    ax.plot(steps, losses, marker="." if len(steps) < 50 else None)
+    ax.plot(steps, losses, marker="." if len(steps) < 50 else None, color="C0", label="training loss")
     ax.set_xlabel("optimiser step")
-    ax.set_ylabel("training loss (answer tokens)")
-    ax.set_title("Training loss")
+    ax.set_ylabel("training loss (answer tokens)", color="C0")
+    ax.set_title("Training loss" + (" and validation CER" if val_history else ""))
     ax.grid(alpha=0.3)
+    if val_history:
+        cer_ax = ax.twinx()
+        cer_ax.plot([e["step"] for e in val_history], [e["cer"] for e in val_history], marker="o", color="C3",
+                    label="validation CER")
+        best = min(val_history, key=lambda e: e["cer"])
+        cer_ax.annotate(f"best {best['cer']:.3f}", (best["step"], best["cer"]), textcoords="offset points",
+                        xytext=(4, 6), color="C3")
+        cer_ax.set_ylabel("validation CER", color="C3")
+        cer_ax.set_ylim(bottom=0)
     fig.tight_layout()
     return fig
 

@@ -95,13 +95,16 @@ class RunInfo:
         prompt: The instruction the model was trained with.
         train_lines: Training lines.
         parameters: Every parameter of the run, under its 02_finetune name.
-        metrics: ``train_loss``, ``final_logged_loss``, ``steps``, ``train_seconds``.
+        metrics: ``train_loss``, ``final_logged_loss``, ``steps``, ``train_seconds``; with validation
+            also ``best_step``, ``best_val_cer``, ``saved_step`` (the step of the saved adapter),
+            ``stop_reason`` and ``validation_seconds``.
         log_history: The trainer's log entries.
         versions: Library versions.
         started: Start time.
         finished: End time.
         dataset: The data set, when the run came from 02_finetune.
         validation: The quick validation check (``lines``, ``cer``, ``wer``), when it ran.
+        val_history: Validation during training: ``{"step", "cer", "wer", "seconds"}`` per evaluation.
         extra: Entries of the file that this record does not know (kept as they were).
     """
 
@@ -123,6 +126,7 @@ class RunInfo:
     finished: str = ""
     dataset: DatasetInfo | None = None
     validation: dict[str, Any] | None = None
+    val_history: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

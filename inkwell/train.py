@@ -20,6 +20,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype
+from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder
 from inkwell.prompt import ImageLimits, LineCollator
 from inkwell.runs import DatasetInfo, RunInfo, library_versions, now_iso
@@ -44,6 +45,9 @@ class TrainSettings:
         max_image_height: Tallest line image fed to the model, in pixels.
         seed: Seed of data order and dropout.
         logging_steps: Log the loss every this many steps (0: about 50 points per run).
+        eval_steps: Decode the validation lines every this many steps (0: only at the end).
+        eval_lines: Validation lines decoded at each evaluation (0: no validation; the last weights are kept).
+        early_stopping_patience: Evaluations without a lower validation CER that end the run (0: never).
     """
 
     max_steps: int = 60
@@ -58,6 +62,9 @@ class TrainSettings:
     max_image_height: int = 128
     seed: int = 3407
     logging_steps: int = 0
+    eval_steps: int = 0
+    eval_lines: int = 32
+    early_stopping_patience: int = 0
 
     @classmethod
     def from_parameters(cls, parameters: dict[str, Any]) -> TrainSettings:
@@ -94,11 +101,18 @@ def describe_training(result: TrainResult) -> str:
     """A short summary of a finished run."""
     m = result.info.metrics
     last = m["final_logged_loss"]
-    return (
+    text = (
         f"Run {result.run_dir.name}: {m['steps']} steps in {m['train_seconds']:.0f} s on "
         f"{result.info.device} ({result.info.backend}), mean training loss {m['train_loss']:.4f}, "
-        f"last logged loss {'n/a' if last is None else f'{last:.4f}'}.\nSaved to {result.run_dir}"
+        f"last logged loss {'n/a' if last is None else f'{last:.4f}'}."
     )
+    if m.get("best_step") is not None:
+        runs = len(result.info.val_history)
+        text += (f"\nValidation: {runs} evaluation(s) in {m['validation_seconds']:.0f} s; best CER "
+                 f"{m['best_val_cer']:.4f} at step {m['best_step']}; the saved adapter is step {m['saved_step']}.")
+    if m.get("stop_reason"):
+        text += f"\nStopped early: {m['stop_reason']}."
+    return text + f"\nSaved to {result.run_dir}"
 
 
 def _trainer_class() -> type:
@@ -154,6 +168,7 @@ def train_adapter(
     parameters: dict[str, Any] | None = None,
     dataset: DatasetInfo | None = None,
     callbacks: Sequence[Any] = (),
+    validation: datasets.Dataset | None = None,
 ) -> TrainResult:
     """Fine-tune LoRA adapters with TRL's SFTTrainer and save them.
 
@@ -231,11 +246,19 @@ def train_adapter(
             processing_class=loaded.processor,
         )
         _use_loss_bar(trainer)
+        monitor = None
+        if validation is not None and settings.eval_lines > 0 and len(validation) > 0:
+            lines = validation.select(range(min(settings.eval_lines, len(validation))))
+            monitor = ValidationMonitor(loaded, lines, settings.image_limits, settings.early_stopping_patience)
+            trainer.add_callback(validation_callback(monitor, settings.eval_steps))
         for callback in callbacks:
             trainer.add_callback(callback)
         t0 = time.perf_counter()
         output = trainer.train()
         seconds = time.perf_counter() - t0
+        steps = int(trainer.state.global_step)
+        if monitor is not None:
+            monitor.restore_best()  # the saved adapter is the one with the lowest validation CER
         loaded.model.save_pretrained(str(partial))
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
         history = [dict(e) for e in trainer.state.log_history]
@@ -255,9 +278,15 @@ def train_adapter(
             metrics={
                 "train_loss": float(output.training_loss),
                 "final_logged_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
-                "steps": int(trainer.state.global_step),
+                "steps": steps,
                 "train_seconds": round(seconds, 2),
+                "best_step": monitor.best_step if monitor else None,
+                "best_val_cer": monitor.best_cer if monitor else None,
+                "saved_step": monitor.best_step if monitor and monitor.best_step is not None else steps,
+                "stop_reason": monitor.stop_reason if monitor else "",
+                "validation_seconds": round(sum(e["seconds"] for e in monitor.history), 2) if monitor else 0.0,
             },
+            val_history=list(monitor.history) if monitor else [],
             log_history=history,
             versions=library_versions(),
             started=started,

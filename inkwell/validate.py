@@ -68,7 +68,9 @@ _RULES = (
     _Rule("max_image_width", _int(1, 16384), "an integer number of pixels, e.g. 1024"),
     _Rule("max_image_height", _int(1, 16384), "an integer number of pixels, e.g. 128"),
     _Rule("max_train_lines", _int(0), "an integer >= 0 (0: all lines)"),
-    _Rule("eval_lines", _int(0), "an integer >= 0 (0: skip)"),
+    _Rule("eval_lines", _int(0), "an integer >= 0 (0: no validation)"),
+    _Rule("eval_steps", _int(0), "an integer >= 0 (0: validate only at the end)"),
+    _Rule("early_stopping_patience", _int(0), "an integer >= 0 (0: never stop early)"),
     _Rule("seed", _int(0, 2**32 - 1), "an integer from 0 to 2**32 - 1, e.g. 3407"),
     _Rule("backend", lambda v: v in BACKENDS, "one of " + ", ".join(repr(b) for b in BACKENDS)),
     *(

@@ -19,3 +19,14 @@ def test_plots_return_figures():
     assert any("1 > 100%" in t for t in texts)
     f1.canvas.draw()
     f2.canvas.draw()
+
+
+def test_loss_plot_adds_validation_cer_with_the_best_point() -> None:
+    from inkwell.plots import plot_loss
+
+    logs = [{"step": s, "loss": 5.0 - s / 10} for s in range(5, 31, 5)]
+    alone = plot_loss(logs)
+    assert len(alone.axes) == 1 and alone.axes[0].get_title() == "Training loss"
+    both = plot_loss(logs, [{"step": 10, "cer": 0.8}, {"step": 20, "cer": 0.35}, {"step": 30, "cer": 0.4}])
+    assert len(both.axes) == 2 and "validation CER" in both.axes[0].get_title()
+    assert [t.get_text() for t in both.axes[1].texts] == ["best 0.350"]

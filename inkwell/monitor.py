@@ -1,0 +1,110 @@
+"""Validation while training: CER every ``eval_steps``, the best adapter weights kept, early stopping.
+
+Middle layer: imports the bottom layer, :mod:`inkwell.decode`, :mod:`inkwell.evaluate`,
+:mod:`inkwell.model` and :mod:`inkwell.prompt`. The lines are decoded with
+:func:`~inkwell.decode.predict_lines`, the code 03_evaluate uses, and scored with
+:mod:`inkwell.evaluate`, so a validation CER here means what it means there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+
+from inkwell.decode import max_new_tokens_for, predict_lines
+from inkwell.evaluate import score_lines, system_metrics
+from inkwell.model import LoadedModel
+from inkwell.prompt import ImageLimits
+
+__all__ = ["ValidationMonitor", "validation_callback"]
+
+
+@dataclass
+class ValidationMonitor:
+    """Decodes validation lines during training and remembers the best adapter weights.
+
+    Attributes:
+        loaded: The model being trained (its adapter weights are snapshotted).
+        lines: The validation lines (``image``, ``text``, ``id`` columns).
+        limits: The image limits of training.
+        patience: Evaluations without improvement that end the run (0: never).
+        history: One ``{"step", "cer", "wer", "seconds"}`` per evaluation.
+        best_step: Step of the lowest CER so far (None before the first evaluation).
+        best_cer: The lowest CER so far.
+        stop_reason: Why training ended early ("" when it ran its course).
+    """
+
+    loaded: LoadedModel
+    lines: datasets.Dataset
+    limits: ImageLimits
+    patience: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int | None = None
+    best_cer: float | None = None
+    stop_reason: str = ""
+    _best_weights: dict[str, Any] = field(default_factory=dict, repr=False)
+    _since_best: int = 0
+
+    def evaluate(self, step: int) -> bool:
+        """Decode and score the lines at ``step``; keep the weights if best. Returns True when training should stop."""
+        t0 = time.perf_counter()
+        refs = list(self.lines["text"])
+        preds = predict_lines(self.loaded, list(self.lines["image"]), limits=self.limits, progress=False,
+                              max_new_tokens=max_new_tokens_for(self.loaded.processor, refs))
+        ids = list(self.lines["id"]) if "id" in self.lines.column_names else list(range(len(refs)))
+        metrics = system_metrics("validation", score_lines(ids, refs, [p.text for p in preds]))
+        self._back_to_training()
+        self.history.append({"step": step, "cer": round(metrics.cer, 6), "wer": round(metrics.wer, 6),
+                             "seconds": round(time.perf_counter() - t0, 3)})
+        if self.best_cer is None or metrics.cer < self.best_cer:
+            self.best_cer, self.best_step, self._since_best = metrics.cer, step, 0
+            self._best_weights = {n: p.detach().clone() for n, p in self._trainable()}
+            return False
+        self._since_best += 1
+        if self.patience and self._since_best >= self.patience:
+            self.stop_reason = (f"early stop at step {step}: validation CER did not improve on {self.best_cer:.4f} "
+                                f"(step {self.best_step}) for {self.patience} evaluation(s) (early_stopping_patience)")
+            return True
+        return False
+
+    def restore_best(self) -> bool:
+        """Put the best weights back into the model. Returns True when they differ from the last ones."""
+        if not self._best_weights or self.best_step == (self.history[-1]["step"] if self.history else None):
+            return False
+        import torch  # heavy: loaded on use
+
+        params = dict(self._trainable())
+        with torch.no_grad():
+            for name, value in self._best_weights.items():
+                params[name].copy_(value)
+        return True
+
+    def _trainable(self) -> list[tuple[str, Any]]:
+        return [(n, p) for n, p in self.loaded.model.named_parameters() if p.requires_grad]
+
+    def _back_to_training(self) -> None:
+        """Decoding switched the model to inference; switch it back."""
+        if self.loaded.backend == "unsloth":
+            from unsloth import FastVisionModel  # needs a GPU
+
+            FastVisionModel.for_training(self.loaded.model)
+        else:
+            self.loaded.model.train()
+
+
+def validation_callback(monitor: ValidationMonitor, eval_steps: int) -> Any:
+    """A transformers ``TrainerCallback`` that runs ``monitor`` every ``eval_steps`` steps and at the end."""
+    from transformers import TrainerCallback  # heavy: loaded on use
+
+    class _Validate(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            last = state.global_step >= state.max_steps
+            if (eval_steps and state.global_step % eval_steps == 0) or last:
+                if monitor.evaluate(state.global_step):
+                    control.should_training_stop = True
+            return control
+
+    return _Validate()
