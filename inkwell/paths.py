@@ -25,6 +25,7 @@ __all__ = [
     "PROJECT_ROOT",
     "atomic_file",
     "atomic_folder",
+    "reserve_folder",
     "project_path",
     "unique_path",
     "workspace",
@@ -80,13 +81,45 @@ def unique_path(root: Path, name: str) -> Path:
     return candidate
 
 
+def reserve_folder(target: Path) -> Path:
+    """Claim ``target`` (or ``target-2``, ``-3``, ...) for a new result, atomically.
+
+    The claim is the creation of the name's ``.partial`` staging folder, which the
+    file system does for exactly one caller: two runs started at the same moment
+    with the same name end in two folders and neither touches the other's files.
+
+    Returns:
+        The claimed final path; its ``<name>.partial`` folder now exists, empty.
+    """
+    root, base, k = target.parent, target.name, 1
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = root / (base if k == 1 else f"{base}-{k}")
+        staging = candidate.with_name(candidate.name + PARTIAL_SUFFIX)
+        if not candidate.exists():
+            try:
+                staging.mkdir()
+            except FileExistsError:
+                pass
+            else:
+                if not candidate.exists():
+                    return candidate
+                staging.rmdir()  # the finished folder appeared meanwhile: the name is taken after all
+        k += 1
+
+
 def _hidden_sibling(target: Path, tag: str) -> Path:
     return target.with_name(f".{target.name}.{tag}-{uuid.uuid4().hex[:8]}")
 
 
 @contextmanager
 def atomic_folder(
-    target: Path, *, overwrite: bool = False, staging: Path | None = None, keep_on_error: bool = False
+    target: Path,
+    *,
+    overwrite: bool = False,
+    staging: Path | None = None,
+    keep_on_error: bool = False,
+    reserved: bool = False,
 ) -> Iterator[Path]:
     """Write a folder in a staging place and move it to ``target`` only when the block succeeds.
 
@@ -98,6 +131,7 @@ def atomic_folder(
             An existing staging folder is emptied first.
         keep_on_error: Leave the staging folder in place when the block fails
             (an interrupted run keeps its checkpoints); otherwise it is removed.
+        reserved: ``staging`` was created by :func:`reserve_folder` and is used as it is (never emptied).
 
     Yields:
         The staging folder, empty and ready.
@@ -106,8 +140,9 @@ def atomic_folder(
         FileExistsError: ``target`` exists (or appeared meanwhile) and ``overwrite`` is False.
     """
     staging = staging or _hidden_sibling(target, "tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    if not reserved:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
     try:
         yield staging
     except BaseException:

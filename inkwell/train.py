@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype
 from inkwell.monitor import ValidationMonitor, validation_callback
-from inkwell.paths import PARTIAL_SUFFIX, atomic_folder
+from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
 from inkwell.prompt import ImageLimits, LineCollator
 from inkwell.runs import DatasetInfo, RunInfo, library_versions, now_iso
 
@@ -175,17 +175,22 @@ def train_adapter(
     The loss covers the answer tokens only (see :class:`~inkwell.prompt.LineCollator`).
     The run is written to ``run_dir + ".partial"`` and renamed to ``run_dir`` when
     complete, so an interrupted run never looks finished and an earlier run is
-    never overwritten.
+    never overwritten. The name is claimed atomically when training starts: if
+    another run took it meanwhile, this one gets ``-2``, ``-3``, ... (the
+    result's ``run_dir`` is the folder written). With ``validation``, the lines
+    are decoded every ``settings.eval_steps`` steps and at the end (see
+    :mod:`inkwell.monitor`) and the adapter saved is the best one.
 
     Args:
         loaded: A model from :func:`~inkwell.model.load_model` with LoRA from :func:`~inkwell.model.add_lora`.
         train_dataset: Rows with ``image`` and ``text``.
         settings: Optimiser settings.
-        run_dir: Target folder from :func:`~inkwell.runs.new_run_dir` (must not exist).
+        run_dir: Target folder from :func:`~inkwell.runs.new_run_dir`.
         lora: The LoRA settings used (recorded in ``run.json``).
         parameters: The notebook's parameters (recorded in ``run.json`` beside the settings).
         dataset: The data set trained on (recorded in ``run.json``).
         callbacks: Extra ``transformers.TrainerCallback`` objects (the GPU benchmark times steps with one).
+        validation: Validation rows (``image``, ``text``, ``id``); the first ``settings.eval_lines`` are decoded.
 
     Returns:
         A :class:`TrainResult`.
@@ -193,15 +198,13 @@ def train_adapter(
     import torch  # heavy: loaded on use
     from trl import SFTConfig  # heavy: loaded on use
 
-    final = Path(run_dir)
-    if final.exists():
-        raise FileExistsError(f"{final} exists; earlier runs are never overwritten. Pick a new run_name.")
     started = now_iso()
     cuda = loaded.device == "cuda"
     dtype = compute_dtype(loaded.family, torch.cuda.is_bf16_supported()) if cuda else "float32"
     log_every = settings.logging_steps or (max(1, settings.max_steps // 50) if settings.max_steps > 0 else 10)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(final, staging=final.with_name(final.name + PARTIAL_SUFFIX), keep_on_error=True) as partial:
+    final = reserve_folder(Path(run_dir))  # a name taken meanwhile (another run, same moment) gets -2, -3, ...
+    staging = final.with_name(final.name + PARTIAL_SUFFIX)
+    with atomic_folder(final, staging=staging, keep_on_error=True, reserved=True) as partial:
         args = SFTConfig(
             output_dir=str(partial / "checkpoints"),
             per_device_train_batch_size=settings.batch_size,

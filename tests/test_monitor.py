@@ -69,3 +69,22 @@ def test_no_validation_keeps_the_last_weights(tiny_qwen25: Path, synthetic: help
                                    tmp_path / "run", validation=_lines(synthetic, 40, 44))
     m = result.info.metrics
     assert result.info.val_history == [] and m["best_step"] is None and m["saved_step"] == 4
+
+
+def test_two_runs_with_one_name_at_the_same_moment_both_finish(
+    tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trl import SFTConfig, SFTTrainer  # noqa: F401 - imported once here: lazy imports are not thread safe
+
+    def one_run(seed: int) -> Path:
+        loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), helpers.LoraSettings(seed=seed))
+        settings = _settings(max_steps=2, eval_lines=0, seed=seed)
+        return helpers.train_adapter(loaded, _lines(synthetic, 0, 4), settings, tmp_path / "same").run_dir
+
+    with ThreadPoolExecutor(2) as pool:
+        dirs = list(pool.map(one_run, [1, 2]))
+    assert sorted(d.name for d in dirs) == ["same", "same-2"]
+    assert all((d / "adapter_model.safetensors").exists() and (d / "run.json").exists() for d in dirs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same", "same-2"]  # no partial folder left behind

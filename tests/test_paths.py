@@ -69,3 +69,16 @@ def test_unique_path_skips_taken_and_partial_names(tmp_path: Path) -> None:
     (tmp_path / "exp").mkdir()
     (tmp_path / "exp-2.partial").mkdir()
     assert unique_path(tmp_path, "exp") == tmp_path / "exp-3"
+
+
+def test_reserving_a_folder_is_atomic_across_threads(tmp_path: Path) -> None:
+    """Eight claims of the same name at the same moment: eight distinct folders, each claimed once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inkwell.paths import PARTIAL_SUFFIX, reserve_folder
+
+    (tmp_path / "run").mkdir()  # a finished run holds the plain name
+    with ThreadPoolExecutor(8) as pool:
+        claimed = list(pool.map(lambda _: reserve_folder(tmp_path / "run"), range(8)))
+    assert sorted(p.name for p in claimed) == sorted(f"run-{k}" for k in range(2, 10))
+    assert all((p.parent / (p.name + PARTIAL_SUFFIX)).is_dir() and not p.exists() for p in claimed)
