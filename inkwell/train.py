@@ -25,7 +25,12 @@ from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
 from inkwell.prompt import ImageLimits, LineCollator
 from inkwell.runs import DatasetInfo, RunInfo, library_versions, now_iso
 
-__all__ = ["TrainResult", "TrainSettings", "describe_training", "train_adapter"]
+__all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
+           "train_adapter"]
+
+
+class OutOfGpuMemory(RuntimeError):
+    """Training ran out of GPU memory; the message gives the peak, the settings behind it and what to lower."""
 
 
 @dataclass
@@ -113,6 +118,27 @@ def describe_training(result: TrainResult) -> str:
     if m.get("stop_reason"):
         text += f"\nStopped early: {m['stop_reason']}."
     return text + f"\nSaved to {result.run_dir}"
+
+
+def out_of_memory_advice(peak_bytes: int, settings: TrainSettings, lora: LoraSettings | None, model_name: str) -> str:
+    """What ran out, the settings that drove the memory, and the knobs to turn, in the order to try them."""
+    vision = bool(lora and lora.finetune_vision_layers)
+    knobs = [
+        f"max_image_width = {settings.max_image_width} -> {max(256, settings.max_image_width // 2)} (image tokens "
+        "grow with the width; lines stay readable at 512-768 px)",
+        f"batch_size = {settings.batch_size} -> {max(1, settings.batch_size // 2)} with grad_accum = "
+        f"{settings.grad_accum} -> {settings.grad_accum * 2} (same effective batch, less memory)",
+    ]
+    if vision:
+        knobs.append("finetune_vision_layers = True -> False (no gradients through the vision tower)")
+    knobs.append(f"a smaller model than {model_name!r} (e.g. the 3B instead of the 7B, or load_in_4bit = True)")
+    return (
+        f"The GPU ran out of memory while training (peak {peak_bytes / 2**30:.2f} GiB allocated) with batch_size = "
+        f"{settings.batch_size}, grad_accum = {settings.grad_accum}, images up to {settings.max_image_width} x "
+        f"{settings.max_image_height} px, finetune_vision_layers = {vision}, lora_r = {lora.lora_r if lora else '?'}. "
+        "Lower these in 02_finetune's parameters, in this order:\n- " + "\n- ".join(knobs)
+        + "\nThe interrupted run's folder (.partial) is kept; nothing else was written."
+    )
 
 
 def _trainer_class() -> type:
@@ -257,7 +283,13 @@ def train_adapter(
         for callback in callbacks:
             trainer.add_callback(callback)
         t0 = time.perf_counter()
-        output = trainer.train()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            output = trainer.train()
+        except torch.cuda.OutOfMemoryError as exc:
+            peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+            raise OutOfGpuMemory(out_of_memory_advice(peak, settings, lora, loaded.model_name)) from exc
         seconds = time.perf_counter() - t0
         steps = int(trainer.state.global_step)
         if monitor is not None:
@@ -288,6 +320,7 @@ def train_adapter(
                 "saved_step": monitor.best_step if monitor and monitor.best_step is not None else steps,
                 "stop_reason": monitor.stop_reason if monitor else "",
                 "validation_seconds": round(sum(e["seconds"] for e in monitor.history), 2) if monitor else 0.0,
+                "peak_gpu_bytes": int(torch.cuda.max_memory_allocated()) if cuda else None,
             },
             val_history=list(monitor.history) if monitor else [],
             log_history=history,

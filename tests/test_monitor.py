@@ -88,3 +88,28 @@ def test_two_runs_with_one_name_at_the_same_moment_both_finish(
     assert sorted(d.name for d in dirs) == ["same", "same-2"]
     assert all((d / "adapter_model.safetensors").exists() and (d / "run.json").exists() for d in dirs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same", "same-2"]  # no partial folder left behind
+
+
+def test_out_of_gpu_memory_names_the_knobs_in_order(
+    tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path
+) -> None:
+    """A GPU out-of-memory error during training becomes advice: the peak, the settings, what to lower first."""
+    import torch
+    from transformers import TrainerCallback
+
+    from inkwell.train import OutOfGpuMemory
+
+    class Boom(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    lora = helpers.LoraSettings(finetune_vision_layers=True)
+    loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), lora)
+    settings = _settings(max_steps=2, eval_lines=0, batch_size=4, grad_accum=2, max_image_width=1024)
+    with pytest.raises(OutOfGpuMemory) as caught:
+        helpers.train_adapter(loaded, _lines(synthetic, 0, 4), settings, tmp_path / "oom", lora=lora, callbacks=[Boom()])
+    message = str(caught.value)
+    order = [message.index(k) for k in ("max_image_width = 1024 -> 512", "batch_size = 4 -> 2 with grad_accum = 2 -> 4",
+                                        "finetune_vision_layers = True -> False", "a smaller model")]
+    assert order == sorted(order) and "peak" in message
+    assert (tmp_path / "oom.partial").is_dir() and not (tmp_path / "oom").exists()
