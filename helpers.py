@@ -25,7 +25,8 @@ from inkwell.plots import data_histograms, plot_cer_distribution, plot_cer_vs_le
 from inkwell.prompt import ImageLimits
 from inkwell.render import (rejected_summary_html, rejected_thumbnails_html, render_readings_html,
                             render_samples_html)
-from inkwell.runs import base_model_of, find_runs, new_run_dir, pick_run
+from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
+                          pick_run)
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
 from inkwell.validate import check_finetune_parameters
@@ -65,7 +66,9 @@ __all__ = [
     "add_lora",
     "check_finetune_parameters",
     "dataset_info",
+    "describe_interrupted",
     "describe_training",
+    "find_interrupted",
     "literal_parameters",
     "load_model",
     "new_run_dir",

@@ -29,6 +29,7 @@ __all__ = [
     "load_model",
     "model_family",
     "model_source",
+    "place_adapter_weights",
 ]
 
 
@@ -381,7 +382,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
             loaded.model.set_adapter(name)
         else:
             loaded.model = PeftModel.from_pretrained(loaded.model, str(path), adapter_name=name)
-    if _copy_saved_weights(loaded.model, path, name):
+    if place_adapter_weights(loaded.model, path, name):
         # every adapter weight was placed and checked here: PEFT's "missing adapter keys" warning no longer applies
         caught = [w for w in caught if "missing adapter keys" not in str(w.message)]
     for w in caught:
@@ -389,7 +390,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
     return loaded
 
 
-def _copy_saved_weights(model: Any, path: Any, adapter: str) -> bool:
+def place_adapter_weights(model: Any, path: Any, adapter: str) -> bool:
     """Put every saved adapter tensor into the parameter of the same name, or stop if one has no place.
 
     PEFT renames keys on loading with transformers' checkpoint-conversion table; for

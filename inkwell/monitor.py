@@ -8,8 +8,10 @@ Middle layer: imports the bottom layer, :mod:`inkwell.decode`, :mod:`inkwell.eva
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -82,6 +84,28 @@ class ValidationMonitor:
                 params[name].copy_(value)
         return True
 
+    def save_state(self, folder: Path) -> None:
+        """Write the history and the best weights into a checkpoint folder (a resumed run goes on from them)."""
+        from safetensors.torch import save_file  # heavy: imports torch
+
+        state = {"history": self.history, "best_step": self.best_step, "best_cer": self.best_cer,
+                 "since_best": self._since_best}
+        (folder / _STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        if self._best_weights:
+            save_file({n: v.contiguous() for n, v in self._best_weights.items()}, str(folder / _BEST))
+
+    def load_state(self, folder: Path) -> None:
+        """Read what :meth:`save_state` wrote (nothing happens when the folder holds none)."""
+        if not (folder / _STATE).exists():
+            return
+        from safetensors.torch import load_file  # heavy: imports torch
+
+        state = json.loads((folder / _STATE).read_text(encoding="utf-8"))
+        self.history, self.best_step, self.best_cer = state["history"], state["best_step"], state["best_cer"]
+        self._since_best = state["since_best"]
+        if (folder / _BEST).exists():
+            self._best_weights = load_file(str(folder / _BEST))
+
     def _trainable(self) -> list[tuple[str, Any]]:
         return [(n, p) for n, p in self.loaded.model.named_parameters() if p.requires_grad]
 
@@ -95,11 +119,24 @@ class ValidationMonitor:
             self.loaded.model.train()
 
 
+#: Files a checkpoint holds for the validation state: the history so far and the best weights.
+_STATE, _BEST = "inkwell_validation.json", "inkwell_best.safetensors"
+
+
 def validation_callback(monitor: ValidationMonitor, eval_steps: int) -> Any:
-    """A transformers ``TrainerCallback`` that runs ``monitor`` every ``eval_steps`` steps and at the end."""
+    """A transformers ``TrainerCallback`` that runs ``monitor`` every ``eval_steps`` steps and at the end.
+
+    Its state travels with each checkpoint, so a resumed run keeps its history and best weights.
+    """
     from transformers import TrainerCallback  # heavy: loaded on use
 
     class _Validate(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                monitor.save_state(folder)
+            return control
+
         def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             last = state.global_step >= state.max_steps
             if (eval_steps and state.global_step % eval_steps == 0) or last:

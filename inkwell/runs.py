@@ -20,15 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inkwell.paths import project_path, unique_path, write_json
+from inkwell.paths import PARTIAL_SUFFIX, project_path, unique_path, write_json
 from inkwell.prompt import ImageLimits
 
 __all__ = [
     "RUN_FILE",
     "DatasetInfo",
+    "InterruptedRun",
     "RunInfo",
     "base_model_of",
+    "describe_interrupted",
+    "find_interrupted",
     "find_runs",
+    "interrupted_runs",
     "library_versions",
     "new_run_dir",
     "now_iso",
@@ -196,6 +200,67 @@ def new_run_dir(run_name: str, adapters_root: str | os.PathLike[str] = "adapters
     if not re.fullmatch(r"[\w.\-]+", base):
         raise ValueError(f"run_name {run_name!r} may hold only letters, digits, '.', '_' and '-'.")
     return unique_path(project_path(adapters_root), base)
+
+
+@dataclass(frozen=True)
+class InterruptedRun:
+    """A run that did not finish: its ``<name>.partial`` folder and newest checkpoint.
+
+    Attributes:
+        name: The run's name (the folder it will have when it finishes).
+        path: The ``<name>.partial`` folder.
+        last_step: Step of its newest checkpoint (0: none saved, it cannot be resumed).
+    """
+
+    name: str
+    path: Path
+    last_step: int
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The newest checkpoint folder, or None."""
+        return self.path / "checkpoints" / f"checkpoint-{self.last_step}" if self.last_step else None
+
+    def describe(self) -> str:
+        """One line: the run, where it stopped and how to go on."""
+        if not self.last_step:
+            return f"{self.name}: interrupted before its first checkpoint (set save_steps to make runs resumable)"
+        return f'{self.name}: interrupted after step {self.last_step}; resume = "{self.name}" continues it'
+
+
+def interrupted_runs(adapters_root: str | os.PathLike[str] = "adapters") -> list[InterruptedRun]:
+    """Runs that started and did not finish, oldest first (never counted as finished runs)."""
+    root = project_path(adapters_root)
+    found = []
+    for path in sorted(root.glob(f"*{PARTIAL_SUFFIX}"), key=lambda p: p.stat().st_mtime):
+        if path.is_dir():
+            steps = [int(m.group(1)) for c in (path / "checkpoints").glob("checkpoint-*")
+                     if (m := re.fullmatch(r"checkpoint-(\d+)", c.name)) and (c / "trainer_state.json").exists()]
+            found.append(InterruptedRun(path.name[: -len(PARTIAL_SUFFIX)], path, max(steps, default=0)))
+    return found
+
+
+def describe_interrupted(adapters_root: str | os.PathLike[str] = "adapters") -> str:
+    """The interrupted runs, one line each with how to resume it ("" when there are none)."""
+    runs = interrupted_runs(adapters_root)
+    if not runs:
+        return ""
+    return "Interrupted runs (not finished, not evaluated):\n" + "\n".join(f"- {r.describe()}" for r in runs)
+
+
+def find_interrupted(resume: str, adapters_root: str | os.PathLike[str] = "adapters") -> InterruptedRun:
+    """The interrupted run ``resume`` names (``"last"``: the most recent one with a checkpoint).
+
+    Raises:
+        FileNotFoundError: No such resumable run; the message lists those there are.
+    """
+    runs = [r for r in interrupted_runs(adapters_root) if r.last_step]
+    pick = runs[-1:] if resume == "last" else [r for r in runs if r.name == resume]
+    if not pick:
+        listed = "; ".join(r.describe() for r in interrupted_runs(adapters_root)) or "none"
+        raise FileNotFoundError(f"resume = {resume!r}: no interrupted run with a checkpoint by that name. "
+                                f"Interrupted runs: {listed}. Leave resume empty to start a new run.")
+    return pick[0]
 
 
 def find_runs(adapters: str | Sequence[str], adapters_root: str | os.PathLike[str] = "adapters") -> list[Path]:

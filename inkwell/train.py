@@ -19,11 +19,11 @@ from typing import Any
 import datasets
 from tqdm.auto import tqdm
 
-from inkwell.model import LoadedModel, LoraSettings, compute_dtype
+from inkwell.model import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
 from inkwell.prompt import ImageLimits, LineCollator
-from inkwell.runs import DatasetInfo, RunInfo, library_versions, now_iso
+from inkwell.runs import DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso
 
 __all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
            "train_adapter"]
@@ -50,6 +50,8 @@ class TrainSettings:
         max_image_height: Tallest line image fed to the model, in pixels.
         seed: Seed of data order and dropout.
         logging_steps: Log the loss every this many steps (0: about 50 points per run).
+        save_steps: Save a checkpoint (adapter, optimiser, scheduler, random state, data position) every this
+            many steps inside the run's ``.partial`` folder, the last two kept (0: none; the run cannot resume).
         eval_steps: Decode the validation lines every this many steps (0: only at the end).
         eval_lines: Validation lines decoded at each evaluation (0: no validation; the last weights are kept).
         early_stopping_patience: Evaluations without a lower validation CER that end the run (0: never).
@@ -67,6 +69,7 @@ class TrainSettings:
     max_image_height: int = 128
     seed: int = 3407
     logging_steps: int = 0
+    save_steps: int = 0
     eval_steps: int = 0
     eval_lines: int = 32
     early_stopping_patience: int = 0
@@ -118,6 +121,22 @@ def describe_training(result: TrainResult) -> str:
     if m.get("stop_reason"):
         text += f"\nStopped early: {m['stop_reason']}."
     return text + f"\nSaved to {result.run_dir}"
+
+
+def _checked_resume(checkpoint: Path) -> Any:
+    """A callback that, as training resumes, puts the checkpoint's adapter weights in place and checks each one.
+
+    The trainer loads them through PEFT, whose key renaming loses them for some
+    families (see :func:`~inkwell.model.place_adapter_weights`).
+    """
+    from transformers import TrainerCallback  # heavy: loaded on use
+
+    class _Resume(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+            place_adapter_weights(model, checkpoint, model.active_adapter)
+            return control
+
+    return _Resume()
 
 
 def out_of_memory_advice(peak_bytes: int, settings: TrainSettings, lora: LoraSettings | None, model_name: str) -> str:
@@ -195,6 +214,7 @@ def train_adapter(
     dataset: DatasetInfo | None = None,
     callbacks: Sequence[Any] = (),
     validation: datasets.Dataset | None = None,
+    resume: InterruptedRun | None = None,
 ) -> TrainResult:
     """Fine-tune LoRA adapters with TRL's SFTTrainer and save them.
 
@@ -217,6 +237,12 @@ def train_adapter(
         dataset: The data set trained on (recorded in ``run.json``).
         callbacks: Extra ``transformers.TrainerCallback`` objects (the GPU benchmark times steps with one).
         validation: Validation rows (``image``, ``text``, ``id``); the first ``settings.eval_lines`` are decoded.
+        resume: An interrupted run (:func:`~inkwell.runs.find_interrupted`) to continue from its newest
+            checkpoint, in its own folder, to the same ``max_steps``; ``run_dir`` is then not used.
+
+    Raises:
+        OutOfGpuMemory: The GPU ran out of memory (the message says what to lower).
+        ValueError: ``resume`` names a run without a checkpoint.
 
     Returns:
         A :class:`TrainResult`.
@@ -228,8 +254,13 @@ def train_adapter(
     cuda = loaded.device == "cuda"
     dtype = compute_dtype(loaded.family, torch.cuda.is_bf16_supported()) if cuda else "float32"
     log_every = settings.logging_steps or (max(1, settings.max_steps // 50) if settings.max_steps > 0 else 10)
-    final = reserve_folder(Path(run_dir))  # a name taken meanwhile (another run, same moment) gets -2, -3, ...
-    staging = final.with_name(final.name + PARTIAL_SUFFIX)
+    if resume is not None:
+        if resume.checkpoint is None:
+            raise ValueError(f"resume: {resume.describe()}; it has no checkpoint to continue from.")
+        final, staging = resume.path.with_name(resume.name), resume.path
+    else:
+        final = reserve_folder(Path(run_dir))  # a name taken meanwhile (another run, same moment) gets -2, -3, ...
+        staging = final.with_name(final.name + PARTIAL_SUFFIX)
     with atomic_folder(final, staging=staging, keep_on_error=True, reserved=True) as partial:
         args = SFTConfig(
             output_dir=str(partial / "checkpoints"),
@@ -247,7 +278,9 @@ def train_adapter(
             bf16=dtype == "bfloat16",
             fp16=dtype == "float16",
             optim="adamw_8bit" if cuda else "adamw_torch",
-            save_strategy="no",
+            save_strategy="steps" if settings.save_steps > 0 else "no",
+            save_steps=settings.save_steps or 500,
+            save_total_limit=2,
             report_to="none",
             remove_unused_columns=False,
             dataset_kwargs={"skip_prepare_dataset": True},
@@ -280,13 +313,17 @@ def train_adapter(
             lines = validation.select(range(min(settings.eval_lines, len(validation))))
             monitor = ValidationMonitor(loaded, lines, settings.image_limits, settings.early_stopping_patience)
             trainer.add_callback(validation_callback(monitor, settings.eval_steps))
+            if resume is not None:
+                monitor.load_state(resume.checkpoint)
+        if resume is not None:
+            trainer.add_callback(_checked_resume(resume.checkpoint))
         for callback in callbacks:
             trainer.add_callback(callback)
         t0 = time.perf_counter()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         try:
-            output = trainer.train()
+            output = trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
         except torch.cuda.OutOfMemoryError as exc:
             peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
             raise OutOfGpuMemory(out_of_memory_advice(peak, settings, lora, loaded.model_name)) from exc
@@ -321,6 +358,7 @@ def train_adapter(
                 "stop_reason": monitor.stop_reason if monitor else "",
                 "validation_seconds": round(sum(e["seconds"] for e in monitor.history), 2) if monitor else 0.0,
                 "peak_gpu_bytes": int(torch.cuda.max_memory_allocated()) if cuda else None,
+                "resumed_from_step": resume.last_step if resume else None,
             },
             val_history=list(monitor.history) if monitor else [],
             log_history=history,

@@ -69,6 +69,8 @@ _RULES = (
     _Rule("max_image_height", _int(1, 16384), "an integer number of pixels, e.g. 128"),
     _Rule("max_train_lines", _int(0), "an integer >= 0 (0: all lines)"),
     _Rule("eval_lines", _int(0), "an integer >= 0 (0: no validation)"),
+    _Rule("save_steps", _int(0), "an integer >= 0 (0: no checkpoints, the run cannot be resumed), e.g. 50"),
+    _Rule("resume", lambda v: isinstance(v, str), 'a run name, "last" or "" (a new run)'),
     _Rule("eval_steps", _int(0), "an integer >= 0 (0: validate only at the end)"),
     _Rule("early_stopping_patience", _int(0), "an integer >= 0 (0: never stop early)"),
     _Rule("seed", _int(0, 2**32 - 1), "an integer from 0 to 2**32 - 1, e.g. 3407"),

@@ -113,3 +113,43 @@ def test_out_of_gpu_memory_names_the_knobs_in_order(
                                         "finetune_vision_layers = True -> False", "a smaller model")]
     assert order == sorted(order) and "peak" in message
     assert (tmp_path / "oom.partial").is_dir() and not (tmp_path / "oom").exists()
+
+
+def test_killed_run_resumes_to_the_same_adapter(tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path) -> None:
+    """Kill a run after its step-5 checkpoint, resume it: the adapter equals an uninterrupted run's (same seed)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    from inkwell.runs import find_interrupted, interrupted_runs
+
+    train, val = _lines(synthetic, 0, 8), _lines(synthetic, 40, 42)
+    settings = _settings(max_steps=12, save_steps=5, eval_steps=4, eval_lines=2, learning_rate=1e-3)
+
+    def fresh() -> object:
+        return helpers.add_lora(helpers.load_model(str(tiny_qwen25)), helpers.LoraSettings(seed=0))
+
+    whole = helpers.train_adapter(fresh(), train, settings, tmp_path / "whole", validation=val)
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step == 7:
+                raise KeyboardInterrupt  # what the notebook's stop button does
+
+    with pytest.raises(KeyboardInterrupt):
+        helpers.train_adapter(fresh(), train, settings, tmp_path / "cut", validation=val, callbacks=[Kill()])
+    [cut] = interrupted_runs(tmp_path)
+    assert (cut.name, cut.last_step) == ("cut", 5) and 'resume = "cut"' in cut.describe()
+    assert [p.name for p in helpers.find_runs("all", tmp_path)] == ["whole"]  # never counted as finished
+
+    resumed = helpers.train_adapter(fresh(), train, settings, tmp_path / "ignored", validation=val,
+                                    resume=find_interrupted("last", tmp_path))
+    assert resumed.run_dir == tmp_path / "cut" and not (tmp_path / "cut.partial").exists()
+    assert resumed.info.metrics["resumed_from_step"] == 5 and resumed.info.metrics["steps"] == 12
+    assert [e["step"] for e in resumed.info.val_history] == [4, 8, 12]
+    assert [e["cer"] for e in resumed.info.val_history] == [e["cer"] for e in whole.info.val_history]
+    a = load_file(str(whole.run_dir / "adapter_model.safetensors"))
+    b = load_file(str(resumed.run_dir / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert interrupted_runs(tmp_path) == []
+    assert whole.info.metrics["saved_step"] == resumed.info.metrics["saved_step"] == 12  # the compared weights are the last
