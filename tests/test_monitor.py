@@ -74,19 +74,31 @@ def test_no_validation_keeps_the_last_weights(tiny_qwen25: Path, synthetic: help
 def test_two_runs_with_one_name_at_the_same_moment_both_finish(
     tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path
 ) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+    """Two processes (two notebooks) start a run with one name at the same moment: both finish, in two folders."""
+    import json
+    import os
+    import subprocess
+    import sys
 
-    from trl import SFTConfig, SFTTrainer  # noqa: F401 - imported once here: lazy imports are not thread safe
-
-    def one_run(seed: int) -> Path:
-        loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), helpers.LoraSettings(seed=seed))
-        settings = _settings(max_steps=2, eval_lines=0, seed=seed)
-        return helpers.train_adapter(loaded, _lines(synthetic, 0, 4), settings, tmp_path / "same").run_dir
-
-    with ThreadPoolExecutor(2) as pool:
-        dirs = list(pool.map(one_run, [1, 2]))
+    code = (
+        "import sys, datasets, helpers\n"
+        "rows = [l.split(',') for l in open(sys.argv[1], encoding='utf-8').read().splitlines()[1:5]]\n"
+        "ds = datasets.Dataset.from_dict({'image': [sys.argv[2] + '/' + r[0] for r in rows],"
+        " 'text': [r[1] for r in rows]}).cast_column('image', datasets.Image())\n"
+        "loaded = helpers.add_lora(helpers.load_model(sys.argv[3]), helpers.LoraSettings(seed=int(sys.argv[5])))\n"
+        "s = helpers.TrainSettings(max_steps=2, batch_size=4, grad_accum=1, max_image_height=32,"
+        " max_image_width=256, eval_lines=0, seed=int(sys.argv[5]))\n"
+        "print(helpers.train_adapter(loaded, ds, s, sys.argv[4]).run_dir)\n"
+    )
+    args = [str(synthetic.labels), str(synthetic.labels.parent), str(tiny_qwen25), str(tmp_path / "same")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args, str(seed)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for seed in (1, 2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    dirs = [Path(out.strip().splitlines()[-1]) for out, _ in outs]
     assert sorted(d.name for d in dirs) == ["same", "same-2"]
-    assert all((d / "adapter_model.safetensors").exists() and (d / "run.json").exists() for d in dirs)
+    assert all(json.loads((d / "run.json").read_text())["run_name"] == d.name for d in dirs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same", "same-2"]  # no partial folder left behind
 
 
