@@ -21,7 +21,7 @@ from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
-from inkwell.plots import data_histograms, plot_cer_distribution, plot_cer_vs_length, plot_loss, sample_grid
+from inkwell.plots import LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length, sample_grid
 from inkwell.prompt import ImageLimits
 from inkwell.render import (rejected_summary_html, rejected_thumbnails_html, render_readings_html,
                             render_samples_html)
@@ -61,6 +61,7 @@ __all__ = [
     "render_line",
     # 02_finetune
     "ImageLimits",
+    "LiveLossPlot",
     "LoraSettings",
     "TrainSettings",
     "add_lora",
@@ -72,7 +73,6 @@ __all__ = [
     "literal_parameters",
     "load_model",
     "new_run_dir",
-    "plot_loss",
     "preflight",
     "quick_validation",
     "take_lines",

@@ -15,6 +15,8 @@ from typing import Any
 
 import datasets
 import numpy as np
+from IPython import get_ipython
+from IPython.display import display
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from PIL import Image
@@ -22,7 +24,8 @@ from PIL import Image
 from inkwell.data import splits_of
 from inkwell.evaluate import RUNAWAY_CER, Evaluation
 
-__all__ = ["data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_loss", "sample_grid"]
+__all__ = ["LiveLossPlot", "data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_loss",
+           "sample_grid"]
 
 # Colour-blind friendly palette (Okabe-Ito), used by the plots.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -129,6 +132,35 @@ def plot_loss(log_history: Sequence[dict[str, Any]], val_history: Sequence[dict[
         cer_ax.set_ylim(bottom=0)
     fig.tight_layout()
     return fig
+
+
+class LiveLossPlot:
+    """One figure of training loss and validation CER that redraws in place while a run trains.
+
+    Pass it as ``train_adapter(..., on_progress=LiveLossPlot())``. In a notebook
+    the figure is one output that updates; an executed or saved notebook keeps the
+    last drawing as a plain PNG. Outside a notebook it only keeps the last figure.
+
+    Attributes:
+        figure: The latest drawing (None before the first update).
+        updates: How many times it was redrawn.
+    """
+
+    def __init__(self) -> None:
+        self.figure: Figure | None = None
+        self.updates = 0
+        self._handle: Any = None
+
+    def __call__(self, log_history: Sequence[dict[str, Any]], val_history: Sequence[dict[str, Any]]) -> None:
+        """Redraw with the loss log and validation history so far."""
+        self.figure = plot_loss(log_history, val_history)
+        self.updates += 1
+        if get_ipython() is None:
+            return
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)
 
 
 def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5) -> Figure:

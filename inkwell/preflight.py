@@ -197,14 +197,14 @@ class ModelFootprint:
 def footprint_from_config(config: Any, lora: LoraSettings, *, name: str, source: str) -> ModelFootprint:
     """Count a model's parameters on PyTorch's meta device (no memory, no weights) from its config."""
     import torch  # heavy: loaded on use
-    from transformers import AutoModelForImageTextToText  # heavy: loaded on use
+    import transformers  # heavy: loaded on use
 
     family = family_for_model_type(config.model_type)
     prequantized = getattr(config, "quantization_config", None) is not None
     if prequantized:
         config = config.__class__.from_dict({k: v for k, v in config.to_dict().items() if k != "quantization_config"})
     with torch.device("meta"):
-        model = AutoModelForImageTextToText.from_config(config)
+        model = getattr(transformers, family.auto_class).from_config(config)
     head = model.get_output_embeddings()
     pattern = re.compile(lora.target_regex(family))
     linear = largest = added = 0
@@ -221,6 +221,8 @@ def footprint_from_config(config: Any, lora: LoraSettings, *, name: str, source:
             added += lora.lora_r * (module.in_channels * kernel + module.out_channels)
     text = config.get_text_config()
     vision = config.vision_config
+    # DeepSeek-OCR-2 nests its vision encoder's sizes one level down (SAM, then a Qwen2-style encoder)
+    vision = getattr(vision, "encoder_config", None) or vision
     return ModelFootprint(
         name=name,
         source=source,

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,22 @@ def describe_training(result: TrainResult) -> str:
     return text + f"\nSaved to {result.run_dir}"
 
 
+def _progress_callback(on_progress: Callable[..., None], monitor: ValidationMonitor | None) -> Any:
+    """A callback that hands the loss log and the validation history to ``on_progress`` as they grow."""
+    from transformers import TrainerCallback  # heavy: loaded on use
+
+    class _Progress(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if logs and "loss" in logs:
+                on_progress(list(state.log_history), list(monitor.history) if monitor else [])
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if monitor and monitor.history and monitor.history[-1]["step"] == state.global_step:
+                on_progress(list(state.log_history), list(monitor.history))
+
+    return _Progress()
+
+
 def _checked_resume(checkpoint: Path) -> Any:
     """A callback that, as training resumes, puts the checkpoint's adapter weights in place and checks each one.
 
@@ -215,6 +231,7 @@ def train_adapter(
     callbacks: Sequence[Any] = (),
     validation: datasets.Dataset | None = None,
     resume: InterruptedRun | None = None,
+    on_progress: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
 ) -> TrainResult:
     """Fine-tune LoRA adapters with TRL's SFTTrainer and save them.
 
@@ -239,6 +256,8 @@ def train_adapter(
         validation: Validation rows (``image``, ``text``, ``id``); the first ``settings.eval_lines`` are decoded.
         resume: An interrupted run (:func:`~inkwell.runs.find_interrupted`) to continue from its newest
             checkpoint, in its own folder, to the same ``max_steps``; ``run_dir`` is then not used.
+        on_progress: Called with (loss log so far, validation history so far) at each logged step and
+            evaluation, e.g. a :class:`~inkwell.plots.LiveLossPlot` that redraws one figure in place.
 
     Raises:
         OutOfGpuMemory: The GPU ran out of memory (the message says what to lower).
@@ -317,6 +336,8 @@ def train_adapter(
                 monitor.load_state(resume.checkpoint)
         if resume is not None:
             trainer.add_callback(_checked_resume(resume.checkpoint))
+        if on_progress is not None:
+            trainer.add_callback(_progress_callback(on_progress, monitor))
         for callback in callbacks:
             trainer.add_callback(callback)
         t0 = time.perf_counter()

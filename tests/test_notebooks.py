@@ -71,8 +71,11 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     # 02_finetune: adapter + run.json; a second run with the same name gets its own folder
     common = dict(model_name=str(tiny_qwen25), dataset_name="nbtest", max_steps=6, batch_size=4, grad_accum=1,
                   max_image_height=32, max_image_width=256, eval_lines=4, learning_rate=1e-3)
-    run("02_finetune", tmp_path, run_name="nb", **common)
+    nb2 = run("02_finetune", tmp_path, run_name="nb", eval_steps=3, **common)
     first = home / "adapters" / "nb"
+    # one live figure (loss and validation CER), kept as a plain image in the executed notebook
+    train_cell = next(c for c in nb2.cells if "LiveLossPlot" in c.source)
+    assert sum("image/png" in o.get("data", {}) for o in train_cell.outputs) == 1
     assert (first / "adapter_config.json").exists() and (first / "adapter_model.safetensors").exists()
     info = json.loads((first / "run.json").read_text(encoding="utf-8"))
     assert info["base_model"] == str(tiny_qwen25) and info["backend"] == "transformers"
@@ -81,6 +84,7 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     assert info["metrics"]["steps"] == 6 and info["metrics"]["train_loss"] > 0
     assert len(info["dataset"]["fingerprint"]) == 16 and info["versions"]["transformers"]
     assert 0 <= info["validation"]["cer"] and info["validation"]["lines"] == 4
+    assert [e["step"] for e in info["val_history"]] == [3, 6] and info["metrics"]["best_step"] in (3, 6)
     assert info["started"] <= info["finished"]
     first_files = tree_digest(first)
     run("02_finetune", tmp_path, run_name="nb", **{**common, "learning_rate": 3e-3})

@@ -30,3 +30,12 @@ def test_loss_plot_adds_validation_cer_with_the_best_point() -> None:
     both = plot_loss(logs, [{"step": 10, "cer": 0.8}, {"step": 20, "cer": 0.35}, {"step": 30, "cer": 0.4}])
     assert len(both.axes) == 2 and "validation CER" in both.axes[0].get_title()
     assert [t.get_text() for t in both.axes[1].texts] == ["best 0.350"]
+
+
+def test_live_plot_redraws_one_figure_as_the_run_grows() -> None:
+    from inkwell.plots import LiveLossPlot
+
+    live = LiveLossPlot()
+    live([{"step": 5, "loss": 4.0}], [])
+    live([{"step": 5, "loss": 4.0}, {"step": 10, "loss": 3.0}], [{"step": 10, "cer": 0.5}])
+    assert live.updates == 2 and len(live.figure.axes) == 2  # the validation axis appears with the first evaluation

@@ -114,12 +114,14 @@ def test_memory_estimate_grows_with_batch_images_and_vision(seven_b) -> None:
     assert estimate_memory(three_b, quantized_4bit=True, batch_size=2, limits=ImageLimits()).total < total()
 
 
-def test_footprint_counts_the_lora_parameters_peft_adds(tiny_qwen25: Path) -> None:
+def test_footprint_counts_the_lora_parameters_peft_adds(tiny_model: Path) -> None:
+    """For every family: the footprint from config.json alone counts what loading and LoRA really give."""
     from transformers import AutoConfig
 
     lora = LoraSettings(lora_r=8, finetune_vision_layers=True)
-    fp = footprint_from_config(AutoConfig.from_pretrained(tiny_qwen25), lora, name="tiny", source="test")
-    loaded = add_lora(load_model(str(tiny_qwen25)), lora)
+    fp = footprint_from_config(AutoConfig.from_pretrained(tiny_model), lora, name="tiny", source="test")
+    assert fp.vision_hidden_size > 0 and fp.vision_layers > 0
+    loaded = add_lora(load_model(str(tiny_model)), lora)
     trainable = sum(p.numel() for p in loaded.model.parameters() if p.requires_grad)
     assert fp.lora_parameters == trainable
     assert fp.parameters == sum(p.numel() for p in loaded.model.parameters()) - trainable
