@@ -95,6 +95,19 @@ def _char_core(vocab: dict[str, int]) -> Any:
     return core
 
 
+def _decoder_sizes(vocab_size: int, hidden_size: int, layers: int, kv_heads: int = 2) -> dict[str, Any]:
+    """The sizes every tiny language model shares: 4 query heads, an MLP twice as wide, 4096 positions."""
+    return dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=4096,
+    )
+
+
 def _mrope_section(head_dim: int) -> list[int]:
     """Split ``head_dim / 2`` rotary frequencies over (time, height, width)."""
     half = head_dim // 2
@@ -119,17 +132,11 @@ def _qwen_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tuple
     if spec.added_tokens:
         tokenizer.add_tokens(list(spec.added_tokens))
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _SPECIAL_TOKENS}
-    heads, kv_heads = 4, 2
+    heads = 4
     head_dim = hidden_size // heads
     patch, merge = family.patch_size, family.merge_size
     text = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=4096,
+        **_decoder_sizes(len(tokenizer), hidden_size, layers),
         tie_word_embeddings=False,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim)},
     )
@@ -228,18 +235,12 @@ def _paddle_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tup
         chat_template=_PADDLE_TEMPLATE,
     )
     ids = {t: vocab[t] for t in _PADDLE_SPECIALS}
-    heads, kv_heads = 4, 2
+    heads = 4
     head_dim = hidden_size // heads
     patch, merge = family.patch_size, family.merge_size
     text = dict(
-        vocab_size=len(tok),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
+        **_decoder_sizes(len(tok), hidden_size, layers),
         head_dim=head_dim,
-        max_position_embeddings=4096,
         rope_parameters={"rope_type": "default", "rope_theta": 500000.0, "mrope_section": _mrope_section(head_dim)},
         pad_token_id=ids["<unk>"],
         bos_token_id=ids["<s>"],
@@ -328,19 +329,13 @@ def _lighton_recipe(family: FamilySettings, hidden_size: int, layers: int) -> tu
     # with extra_special_tokens given as a dict, additional special tokens are dropped: register the turn start
     tok.add_tokens([AddedToken("<|im_start|>", special=True, normalized=False)], special_tokens=True)
     eos = vocab[family.end_of_turn]
-    heads, kv_heads = 4, 2
+    heads = 4
     head_dim = hidden_size // heads
     longest_edge = 512  # the real checkpoint: 1540
     text = dict(
         model_type="qwen3",
-        vocab_size=len(tok),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
+        **_decoder_sizes(len(tok), hidden_size, layers),
         head_dim=head_dim,
-        max_position_embeddings=4096,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=True,
         eos_token_id=eos,
@@ -412,13 +407,8 @@ def _deepseek_ocr2_recipe(family: FamilySettings, hidden_size: int, layers: int)
     )
     view, sam_patch, sam_hidden = 768, 48, 32
     text = dict(
-        vocab_size=len(tok),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=4,  # the real language model has as many key/value heads as query heads
-        max_position_embeddings=2048,
+        **_decoder_sizes(len(tok), hidden_size, layers, kv_heads=4),  # as many key/value heads as query heads
+
         mlp_layer_types=["dense"] + ["sparse"] * (layers - 1),  # real: 1 dense, then 11 mixture-of-experts layers
         n_routed_experts=4,
         num_experts_per_tok=2,
