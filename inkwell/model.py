@@ -200,15 +200,18 @@ def load_model(
     return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
 
 
-def model_family(model_name: str) -> str:
+def model_family(model_name: str, trust_remote_code: bool = False) -> str:
     """The family key of a hub id or folder, read from its ``config.json`` alone (no weights, no model code).
+
+    The same check :func:`load_model` makes, without loading anything.
 
     Raises:
         FileNotFoundError: The config cannot be read (the message says why and what to do).
+        PermissionError: The model needs its own code and ``trust_remote_code`` is off.
         ValueError: The model type is not supported (the message names the closest one).
     """
     config = _config_dict(model_source(model_name), model_name)
-    return family_for_model_type(str(config.get("model_type", ""))).name
+    return _checked_family(config, model_name, trust_remote_code).name
 
 
 def compute_dtype(family: FamilySettings, bf16_supported: bool) -> str:

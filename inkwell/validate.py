@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inkwell.families import FAMILIES, remote_code_refusal
+from inkwell.families import FAMILIES
 from inkwell.model import BACKENDS, model_family
 from inkwell.paths import project_path
 
@@ -118,12 +118,9 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
         )
     family = ""
     if "model_name" in parameters:
-        family, problem = _model_family(str(parameters["model_name"]))
+        family, problem = _model_family(str(parameters["model_name"]), parameters.get("trust_remote_code") is True)
         if problem:
             problems.append(problem)
-    if family and FAMILIES[family].remote_code and parameters.get("trust_remote_code") is not True:
-        problems.append(f"trust_remote_code = {parameters.get('trust_remote_code')!r}: "
-                        + remote_code_refusal(FAMILIES[family], str(parameters["model_name"])))
     if family:
         patch = FAMILIES[family].patch_multiple
         for name in ("max_image_width", "max_image_height"):
@@ -135,9 +132,11 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
     return family
 
 
-def _model_family(model_name: str) -> tuple[str, str]:
+def _model_family(model_name: str, trust_remote_code: bool) -> tuple[str, str]:
     """The family key of ``model_name`` read from its ``config.json``, or the problem in words."""
     try:
-        return model_family(model_name), ""
+        return model_family(model_name, trust_remote_code), ""
+    except PermissionError as exc:
+        return "", f"trust_remote_code = {trust_remote_code!r}: {exc}"
     except (FileNotFoundError, ValueError) as exc:
         return "", f"model_name = {model_name!r}: {exc}"
