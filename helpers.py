@@ -13,18 +13,18 @@ The logic lives in ``inkwell/``, one module per concern (see README.md, "Archite
 This file only re-exports; it defines nothing.
 """
 
-from inkwell.align import confusion_table
-from inkwell.data import char_frequencies, describe_report, load_processed, prepare_dataset
+from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
 from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
 from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
-from inkwell.plots import LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length, sample_grid
+from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length,
+                           plot_char_frequencies, sample_grid)
 from inkwell.prompt import ImageLimits
-from inkwell.render import (rejected_summary_html, rejected_thumbnails_html, render_readings_html,
-                            render_samples_html)
+from inkwell.render import (bootstrap_html, confusion_html, frame_html, metrics_html, rejected_summary_html,
+                            rejected_thumbnails_html, render_readings_html, render_samples_html)
 from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
                           pick_run)
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
@@ -44,8 +44,8 @@ __all__ = [
     "PROJECT_ROOT",
     "project_path",
     # 01_data
-    "char_frequencies",
     "data_histograms",
+    "plot_char_frequencies",
     "describe_report",
     "ensure_demo_data",
     "load_processed",
@@ -79,7 +79,10 @@ __all__ = [
     "train_adapter",
     # 03_evaluate
     "base_model_of",
-    "confusion_table",
+    "bootstrap_html",
+    "confusion_html",
+    "frame_html",
+    "metrics_html",
     "evaluate_systems",
     "evaluation_context",
     "find_runs",

@@ -432,14 +432,42 @@ class Evaluation:
         """System name -> line id -> that line's score."""
         return {name: {s.id: s for s in line_scores} for name, line_scores in self.scores.items()}
 
-    def worst_first(self, systems: Sequence[str], ids: Iterable[str] | None = None) -> list[str]:
-        """Line ids sorted worst first by the max CER over ``systems`` (stable), optionally only ``ids``."""
-        worst = self.line_cers(systems or self.systems).max(axis=1)
+    def worst_first(self, focus: str | Sequence[str], ids: Iterable[str] | None = None) -> list[str]:
+        """Line ids sorted worst first (stable), optionally only ``ids``.
+
+        Args:
+            focus: One system name: order by that system's own line CER (how
+                the notebook shows where one adapter still fails). A list of
+                names: order by the highest CER among them.
+            ids: Restrict to these line ids.
+        """
+        names = [focus] if isinstance(focus, str) else list(focus) or self.systems
+        worst = self.line_cers(names).max(axis=1)
         if ids is not None:
             wanted = {str(i) for i in ids}
             worst = worst[worst.index.isin(wanted)]
         order = np.argsort(-worst.to_numpy(), kind="stable")
         return [worst.index[i] for i in order]
+
+    def focus_system(self, focus: str = "", adapters: Sequence[str] = ()) -> str:
+        """The system the notebook's views centre on.
+
+        Args:
+            focus: A system name (``"base"``, a run name, a baseline), or empty
+                for the default: the newest of ``adapters`` that was evaluated,
+                else the last system.
+            adapters: Run names, oldest first (as :func:`~inkwell.runs.find_runs` gives them).
+
+        Raises:
+            ValueError: ``focus`` names no system of this evaluation (the message lists them).
+        """
+        if focus:
+            if focus not in self.metrics:
+                raise ValueError(f"focus = {focus!r} is not a system of this evaluation; choose one of "
+                                 f"{self.systems}, or leave focus empty for the newest adapter.")
+            return focus
+        evaluated = [a for a in adapters if a in self.metrics]
+        return evaluated[-1] if evaluated else self.systems[-1]
 
     def line_cers(self, systems: Sequence[str] | None = None) -> pd.DataFrame:
         """Wide table of line CERs: index id, one column per system."""

@@ -18,14 +18,14 @@ import numpy as np
 from IPython import get_ipython
 from IPython.display import display
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 from PIL import Image
 
-from inkwell.data import splits_of
+from inkwell.data import char_frequencies, splits_of
 from inkwell.evaluate import RUNAWAY_CER, Evaluation
 
-__all__ = ["LiveLossPlot", "data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_loss",
-           "sample_grid"]
+__all__ = ["LiveLossPlot", "data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_char_frequencies",
+           "plot_loss", "sample_grid"]
 
 # Colour-blind friendly palette (Okabe-Ito), used by the plots.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -45,7 +45,7 @@ def sample_grid(dataset_dict: datasets.DatasetDict, n: int = 8, split: str | Non
     """
     names = splits_of(dataset_dict, split)
     n = max(1, n)
-    fig = Figure(figsize=(6 * max(1, len(names)), 1.2 * n + 0.5), layout="constrained")
+    fig = Figure(figsize=(4.5 * max(1, len(names)), 1.0 * n + 0.6), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n, max(1, len(names)), squeeze=False))
     for col, name in enumerate(names):
         ds = dataset_dict[name]
@@ -54,15 +54,15 @@ def sample_grid(dataset_dict: datasets.DatasetDict, n: int = 8, split: str | Non
             ax = axes[row, col]
             ax.set_axis_off()
             if row == 0:
-                ax.set_title(f"{name} ({len(ds)} lines)", fontsize=11, parse_math=False, loc="left")
+                ax.set_title(f"{name} ({len(ds)} lines)", fontsize=14, parse_math=False, loc="left")
             if row >= len(idx):
                 if row == 0 and not idx:
                     ax.text(0.5, 0.5, "(empty split)", ha="center", va="center", parse_math=False)
                 continue
             item = ds[idx[row]]
             ax.imshow(np.asarray(item["image"].convert("RGB")))
-            label = item["text"] if len(item["text"]) <= 80 else item["text"][:77] + "..."
-            ax.text(0, -0.02, label, transform=ax.transAxes, va="top", fontsize=9, parse_math=False)
+            label = item["text"] if len(item["text"]) <= 48 else item["text"][:45] + "..."
+            ax.text(0, -0.04, label, transform=ax.transAxes, va="top", fontsize=13, parse_math=False)
     return fig
 
 
@@ -118,6 +118,7 @@ def plot_loss(log_history: Sequence[dict[str, Any]], val_history: Sequence[dict[
     ax = fig.subplots()
     ax.plot(steps, losses, marker="." if len(steps) < 50 else None, color="C0", label="training loss")
     ax.set_xlabel("optimiser step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("training loss (answer tokens)", color="C0")
     ax.set_title("Training loss" + (" and validation CER" if val_history else ""))
     ax.grid(alpha=0.3)
@@ -163,7 +164,11 @@ class LiveLossPlot:
             self._handle.update(self.figure)
 
 
-def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5) -> Figure:
+def _focus_label(name: str, focus: str) -> str:
+    return f"{name} (focus)" if name == focus else name
+
+
+def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5, focus: str = "") -> Figure:
     """Box plot of line CERs per system with every line as a point.
 
     Line CERs are clipped at ``clip``; the number of runaway lines (CER above
@@ -173,6 +178,7 @@ def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5) -> Figure:
     Args:
         evaluation: Result of :func:`evaluate_systems`.
         clip: Upper display limit for line CER.
+        focus: The system drawn strongest and labelled "(focus)"; the others are faded.
 
     Returns:
         A matplotlib Figure (not registered with pyplot).
@@ -187,7 +193,8 @@ def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5) -> Figure:
     for i, (name, values) in enumerate(zip(names, data)):
         color = _PALETTE[i % len(_PALETTE)]
         jitter = rng.uniform(-0.15, 0.15, size=len(values))
-        ax.scatter(values, positions[i] + jitter, s=10, alpha=0.5, color=color, marker=_MARKERS[i % len(_MARKERS)])
+        alpha = 0.7 if name == focus or not focus else 0.25
+        ax.scatter(values, positions[i] + jitter, s=10, alpha=alpha, color=color, marker=_MARKERS[i % len(_MARKERS)])
         m = evaluation.metrics[name]
         ax.scatter([min(m.cer, clip)], [positions[i]], marker="D", s=50, color="black", zorder=3)
         ax.annotate(
@@ -198,15 +205,17 @@ def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5) -> Figure:
             fontsize=8,
         )
     ax.axvline(RUNAWAY_CER, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_yticks(positions, names)
+    ax.set_yticks(positions, [_focus_label(n, focus) for n in names])
+    for tick, name in zip(ax.get_yticklabels(), names):
+        tick.set_fontweight("bold" if name == focus else "normal")
     ax.set_xlim(0, clip * 1.02)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel(f"line CER (clipped at {clip:.0%}; diamond = corpus CER)")
-    ax.set_title("Line CER per system")
+    ax.set_title("Line CER per system" + (f" (focus: {focus})" if focus else ""), parse_math=False)
     return fig
 
 
-def plot_cer_vs_length(evaluation: Evaluation, clip: float = 1.5) -> Figure:
+def plot_cer_vs_length(evaluation: Evaluation, clip: float = 1.5, focus: str = "") -> Figure:
     """Scatter of line CER against reference length, one marker per system.
 
     A line per system shows the corpus CER within reference-length bins
@@ -215,6 +224,7 @@ def plot_cer_vs_length(evaluation: Evaluation, clip: float = 1.5) -> Figure:
     Args:
         evaluation: Result of :func:`evaluate_systems`.
         clip: Upper display limit for line CER.
+        focus: The system drawn on top and strongest; the others are faded.
 
     Returns:
         A matplotlib Figure (not registered with pyplot).
@@ -227,7 +237,9 @@ def plot_cer_vs_length(evaluation: Evaluation, clip: float = 1.5) -> Figure:
         length = np.array([s.ref_chars for s in scores], dtype=float)
         edits = np.array([s.edits for s in scores], dtype=float)
         cer = np.clip(edits / length, 0, clip)
-        ax.scatter(length, cer, s=14, alpha=0.5, color=color, marker=marker, label=name)
+        strong = name == focus or not focus
+        ax.scatter(length, cer, s=14, alpha=0.6 if strong else 0.2, color=color, marker=marker,
+                   label=_focus_label(name, focus), zorder=3 if strong else 2)
         edges = np.unique(np.quantile(length, np.linspace(0, 1, 7)))
         if len(edges) >= 2:
             which = np.clip(np.searchsorted(edges, length, side="right") - 1, 0, len(edges) - 2)
@@ -237,13 +249,35 @@ def plot_cer_vs_length(evaluation: Evaluation, clip: float = 1.5) -> Figure:
                 if sel.any():
                     xs.append(length[sel].mean())
                     ys.append(min(edits[sel].sum() / length[sel].sum(), clip))
-            ax.plot(xs, ys, color=color, linewidth=1.5)
+            ax.plot(xs, ys, color=color, linewidth=2.5 if strong else 1.0, zorder=4 if strong else 2)
     ax.axhline(RUNAWAY_CER, color="grey", linestyle="--", linewidth=0.8)
     ax.set_ylim(0, clip * 1.03)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("reference length (characters)")
     ax.set_ylabel(f"line CER (clipped at {clip:.0%})")
-    ax.set_title("CER vs line length (lines: corpus CER per length bin)")
+    ax.set_title("CER vs line length (lines: corpus CER per length bin)" + (f", focus: {focus}" if focus else ""),
+                 parse_math=False)
     ax.legend(fontsize=8)
     return fig
 
+
+
+def plot_char_frequencies(dataset_dict: datasets.DatasetDict, top: int = 40) -> Figure:
+    """Bar chart of the most frequent characters over all splits (a space shows as "␣").
+
+    Args:
+        dataset_dict: Output of ``load_processed``.
+        top: How many characters to show.
+    """
+    pairs = char_frequencies(dataset_dict, top=top)
+    fig = Figure(figsize=(max(6.0, 0.28 * len(pairs) + 1.5), 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    labels = ["␣" if c == " " else c for c, _ in pairs]
+    ax.bar(range(len(pairs)), [n for _, n in pairs], color=_PALETTE[0])
+    ax.set_xticks(range(len(pairs)), labels, fontsize=11)
+    ax.set_xlim(-0.6, len(pairs) - 0.4)
+    ax.set_ylabel("occurrences")
+    total = sum(len(t) for name in splits_of(dataset_dict) for t in dataset_dict[name]["text"])
+    ax.set_title(f"The {len(pairs)} most frequent characters ({total} characters in all splits)", parse_math=False)
+    ax.grid(axis="y", alpha=0.3)
+    return fig

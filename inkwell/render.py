@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from inkwell.align import SPACE_MARK, alignment, visible
+from inkwell.align import SPACE_MARK, alignment, confusion_table, visible
 from inkwell.data import DataReport
 from inkwell.decode import Reading
 from inkwell.evaluate import RUNAWAY_CER, Evaluation, line_cer, prepare_text
@@ -25,7 +25,11 @@ from inkwell.images import image_to_data_uri, open_rgb, thumbnail_data_uri
 
 __all__ = [
     "LEGEND_HTML",
+    "bootstrap_html",
+    "confusion_html",
     "format_cer",
+    "frame_html",
+    "metrics_html",
     "rejected_summary_html",
     "rejected_thumbnails_html",
     "render_diff_html",
@@ -34,6 +38,7 @@ __all__ = [
     "render_sample_html",
     "render_samples_html",
     "sample_html",
+    "table_html",
 ]
 
 
@@ -74,11 +79,11 @@ def render_diff_text(reference: str, prediction: str) -> str:
 
 _DEL_STYLE = "text-decoration:line-through;background:#fbd9b6;color:#7a3300"
 _INS_STYLE = "text-decoration:underline;background:#cfe5f7;color:#083d6b"
-_SUB_STYLE = "background:#ecdff0;border-radius:2px"
+_SUB_STYLE = "background:#ecdff0;color:#222;border-radius:2px;padding:0 1px"
 
 #: The legend of the diff markers, shown once above a set of samples.
 LEGEND_HTML = (
-    '<div class="iw-legend" style="font-size:0.85em;color:#444;margin:0.3em 0">'
+    '<div class="iw-legend" style="font-size:0.85em;color:inherit;opacity:0.85;margin:0.3em 0">'
     f'<del style="{_DEL_STYLE}">struck</del> = missing from prediction &nbsp; '
     f'<ins style="{_INS_STYLE}">underlined</ins> = extra in prediction &nbsp; '
     f'<span style="{_SUB_STYLE}"><del style="{_DEL_STYLE}">a</del>\u2192<ins style="{_INS_STYLE}">o</ins></span>'
@@ -132,7 +137,8 @@ def format_cer(cer: float | None) -> str:
     return text + " runaway" if cer > RUNAWAY_CER else text
 
 
-_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
+#: Table cell style readable on light and dark backgrounds (text colour inherited from the theme).
+_CELL = "padding:2px 8px;border-bottom:1px solid rgba(128,128,128,0.35);text-align:left;vertical-align:top"
 
 
 def sample_html(
@@ -142,8 +148,12 @@ def sample_html(
     sample_id: str,
     cers: Mapping[str, float] | None,
     legend: bool,
+    focus: str = "",
 ) -> str:
-    """One line as HTML: its image (a data URI), the reference and each system's marked prediction."""
+    """One line as HTML: its image (a data URI), the reference and each system's marked prediction.
+
+    The ``focus`` system's row is set in bold and labelled "(focus)".
+    """
     e = html.escape
     parts = ['<div class="iw-sample" style="font-family:sans-serif;margin:0 0 1.2em 0">']
     if sample_id:
@@ -151,7 +161,7 @@ def sample_html(
     if image_uri:
         parts.append(
             f'<img src="{image_uri}" alt="{e(str(sample_id) or "line image")}" '
-            'style="max-width:100%;border:1px solid #ccc;display:block;margin-bottom:0.3em"/>'
+            'style="max-width:100%;border:1px solid rgba(128,128,128,0.5);display:block;margin-bottom:0.3em"/>'
         )
     parts.append('<table style="border-collapse:collapse">')
     parts.append(f'<tr><th style="{_CELL}">system</th><th style="{_CELL}">CER</th><th style="{_CELL}">text</th></tr>')
@@ -163,8 +173,9 @@ def sample_html(
     for name, pred in predictions.items():
         cer = cers.get(name) if cers is not None else line_cer(reference, pred)
         diff = render_diff_html(reference, pred) if prepare_text(reference) else e(prepare_text(pred))
+        label = f"<b>{e(str(name))}</b> (focus)" if name == focus else e(str(name))
         parts.append(
-            f'<tr><td style="{_CELL}">{e(str(name))}</td>'
+            f'<tr><td style="{_CELL}">{label}</td>'
             f'<td style="{_CELL};font-variant-numeric:tabular-nums">{e(format_cer(cer))}</td>'
             f'<td style="{_CELL}">{diff}</td></tr>'
         )
@@ -201,27 +212,34 @@ def render_sample_html(
 def render_samples_html(
     images: Mapping[str, Image.Image] | None,
     evaluation: Evaluation,
+    focus: str = "",
     systems: Sequence[str] | None = None,
     ids: Sequence[str] | None = None,
     limit: int = 20,
 ) -> str:
-    """Render several samples, worst first by the max CER over shown systems.
+    """Render the focus system's worst lines, each with every shown system beside it.
 
     Args:
         images: Line id -> image (missing ids are shown without an image).
         evaluation: Result of :func:`~inkwell.evaluate.evaluate_systems`.
+        focus: The system whose own line CER orders the lines (default: the last system).
         systems: Systems to show, default all.
         ids: Restrict to these line ids, default all.
         limit: Most samples to render.
 
     Returns:
-        An HTML fragment with one legend on top.
+        An HTML fragment: a heading naming the focus system, one legend, the samples.
     """
+    focus = focus or evaluation.systems[-1]
     names = list(systems) if systems is not None else evaluation.systems
     by_id = evaluation.by_id()
     images = images or {}
-    parts = [LEGEND_HTML]
-    for line_id in evaluation.worst_first(names, ids)[: max(0, limit)]:
+    order = evaluation.worst_first(focus, ids)[: max(0, limit)]
+    others = [n for n in names if n != focus]
+    beside = f"; {', '.join(others)} beside it" if others else ""
+    parts = [f'<p style="margin:0.2em 0"><b>{len(order)} worst lines of {html.escape(focus)}</b> '
+             f"(ordered by its own line CER{html.escape(beside)})</p>", LEGEND_HTML]
+    for line_id in order:
         image = images.get(line_id)
         first = by_id[evaluation.systems[0]][line_id]
         parts.append(
@@ -232,9 +250,108 @@ def render_samples_html(
                 line_id,
                 {n: by_id[n][line_id].cer for n in names},
                 legend=False,
+                focus=focus,
             )
         )
     return "".join(parts)
+
+
+def table_html(
+    rows: Sequence[Mapping[str, object]],
+    columns: Mapping[str, str],
+    percent: Sequence[str] = (),
+    caption: str = "",
+    bold_row: int | None = None,
+) -> str:
+    """A small HTML table: no index, numbers right-aligned, percentages formatted, long text wrapped.
+
+    Args:
+        rows: One mapping per row.
+        columns: Key -> column heading, in display order.
+        percent: Keys whose values are fractions shown as percentages.
+        caption: Title shown above the table.
+        bold_row: Index of a row to set in bold (the focus system).
+
+    Returns:
+        An HTML fragment readable in light and dark themes (colours inherited).
+    """
+    e = html.escape
+
+    def cell(key: str, value: object) -> str:
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            text = "\u2013"
+        elif key in percent and numeric:
+            text = f"{float(value):.1%}"  # type: ignore[arg-type]
+        elif isinstance(value, float):
+            text = f"{value:.4g}"
+        else:
+            text = str(value)
+        align = "right" if numeric else "left"
+        return (f'<td style="{_CELL};text-align:{align};font-variant-numeric:tabular-nums;'
+                f'white-space:normal">{e(text)}</td>')
+
+    head = "".join(f'<th style="{_CELL}">{e(title)}</th>' for title in columns.values())
+    body = []
+    for i, row in enumerate(rows):
+        weight = ' style="font-weight:bold"' if i == bold_row else ""
+        body.append(f"<tr{weight}>" + "".join(cell(k, row.get(k)) for k in columns) + "</tr>")
+    cap = (f'<caption style="caption-side:top;text-align:left;font-weight:bold;padding:0.2em 0">{e(caption)}'
+           "</caption>") if caption else ""
+    return (f'<table class="iw-table" style="border-collapse:collapse;margin:0.3em 0">{cap}<thead><tr>{head}</tr>'
+            f"</thead><tbody>{''.join(body)}</tbody></table>")
+
+
+#: Headings of the per-system metrics, in display order.
+_METRIC_HEADINGS = {
+    "system": "system", "n_lines": "lines", "cer": "CER", "cer_normalized": "CER (normalised)", "wer": "WER",
+    "wer_normalized": "WER (normalised)", "median_cer": "median line CER", "exact_match": "exact lines",
+    "n_runaway": "lines > 100% CER",
+}
+_PERCENT = ("cer", "cer_normalized", "wer", "wer_normalized", "median_cer", "exact_match")
+
+
+def metrics_html(evaluation: Evaluation, focus: str = "") -> str:
+    """The per-system metrics as a formatted table, the focus system in bold.
+
+    "Normalised" scores ignore case, punctuation and repeated spaces.
+    """
+    rows = [{"system": m.system, **{k: getattr(m, k) for k in _METRIC_HEADINGS if k != "system"}}
+            for m in evaluation.metrics.values()]
+    bold = evaluation.systems.index(focus) if focus in evaluation.systems else None
+    n = len(evaluation.ids)
+    return table_html(rows, _METRIC_HEADINGS, _PERCENT, caption=f"Error rates on {n} lines (lower is better)",
+                      bold_row=bold)
+
+
+def bootstrap_html(evaluation: Evaluation) -> str:
+    """The paired-bootstrap comparisons as a table: difference and 95% interval in CER points, and the verdict."""
+    rows = [{"pair": f"{b.system_b} vs {b.system_a}", "diff": f"{100 * b.diff:+.2f}",
+             "interval": f"[{100 * b.low:+.2f}, {100 * b.high:+.2f}]", "verdict": b.verdict}
+            for b in evaluation.bootstrap]
+    if not rows:
+        return "<p>One system only: nothing to compare.</p>"
+    columns = {"pair": "comparison", "diff": "CER difference (points)", "interval": "95% interval",
+               "verdict": "verdict"}
+    return table_html(rows, columns, caption=f"Paired bootstrap ({evaluation.n_resamples} resamples)")
+
+
+def confusion_html(evaluation: Evaluation, system: str, top: int = 20) -> str:
+    """The most frequent character confusions of one system as a titled table (see :func:`confusion_table`)."""
+    confusions = confusion_table(evaluation, system, top).to_dict("records")
+    if not confusions:
+        return f"<p>No character errors for {html.escape(system)}.</p>"
+    columns = {"reference": "reference", "predicted": "read as", "count": "times"}
+    return table_html(confusions, columns,
+                      caption=f"The {len(confusions)} most frequent character confusions of {system} "
+                              f"on {len(evaluation.ids)} lines (\u2205 = nothing)")
+
+
+def frame_html(frame: object, percent: Sequence[str] = (), caption: str = "") -> str:
+    """Any pandas DataFrame as a formatted table (no index), e.g. ``comparison.csv``."""
+    records = frame.to_dict("records")  # type: ignore[attr-defined]
+    columns = {str(c): str(c).replace("_", " ") for c in frame.columns}  # type: ignore[attr-defined]
+    return table_html(records, columns, percent, caption=caption)
 
 
 def render_readings_html(readings: Sequence[Reading]) -> str:
@@ -244,11 +361,12 @@ def render_readings_html(readings: Sequence[Reading]) -> str:
         uri = image_to_data_uri(open_rgb(r.path))
         flag = " <b title='stopped by the repetition guard or the length limit'>[check]</b>" if r.flagged else ""
         rows.append(
-            f"<tr><td style='padding:4px'><img src='{uri}' style='max-width:480px'><br>"
+            f"<tr><td style='{_CELL}'><img src='{uri}' style='max-width:480px'><br>"
             f"<small>{html.escape(r.path.name)}</small></td>"
-            f"<td style='padding:4px;font-family:monospace;font-size:1.1em'>{html.escape(r.text)}{flag}</td></tr>"
+            f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{html.escape(r.text)}{flag}</td></tr>"
         )
-    return "<table><tr><th>image</th><th>recognised text</th></tr>" + "".join(rows) + "</table>"
+    head = f'<tr><th style="{_CELL}">image</th><th style="{_CELL}">recognised text</th></tr>'
+    return '<table class="iw-table" style="border-collapse:collapse">' + head + "".join(rows) + "</table>"
 
 
 def rejected_summary_html(report: DataReport) -> str:
@@ -292,16 +410,16 @@ def rejected_thumbnails_html(report: DataReport, max_items: int = 24) -> str:
         An HTML fragment.
     """
     if not report.rejected:
-        return "<p>No rows were rejected.</p>"
+        return ""  # rejected_summary_html already says so
     cells = []
     for r in report.rejected[:max_items]:
         uri = None
         if r.resolved and r.reason not in _NO_PREVIEW:
             uri = thumbnail_data_uri(Path(r.resolved))
         img_html = (f"<img src='{uri}' style='max-width:480px'>" if uri
-                    else "<div style='color:#888'>(no preview)</div>")
+                    else "<div style='opacity:0.6'>(no preview)</div>")
         cells.append(
-            "<div style='margin:6px 0;padding:4px;border:1px solid #ddd'>"
+            "<div style='margin:6px 0;padding:4px;border:1px solid rgba(128,128,128,0.35)'>"
             f"{img_html}<div><code>{html.escape(Path(r.source).name)}:{r.line}</code> "
             f"<code>{html.escape(r.image)}</code> <b>{html.escape(r.reason)}</b> "
             f"{html.escape(r.fix)}</div></div>")

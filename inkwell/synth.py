@@ -163,6 +163,15 @@ class SyntheticSet:
     n_lines: int
     fonts: list[str]
 
+    def describe(self) -> str:
+        """One sentence: how many lines, where, and in which handwriting styles."""
+        styles = ", ".join(Path(f).stem for f in self.fonts) if self.fonts else "Pillow's bundled font"
+        return (f"Synthetic demo set: {self.n_lines} lines in {self.images_dir.parent} "
+                f"(labels {self.labels.name}; {len(self.fonts) or 1} styles: {styles}).")
+
+    def __str__(self) -> str:
+        return self.describe()
+
 
 def make_synthetic_lines(
     out_dir: str | os.PathLike[str],

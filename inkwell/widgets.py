@@ -1,12 +1,15 @@
-"""Interactive views: the inspector that steps through an evaluation's lines, worst first.
+"""Interactive views: the inspector that steps through an evaluation's lines, the focus system's worst first.
 
 Top layer: imports :mod:`inkwell.render` (the HTML of one sample) and the
 middle layer. Widgets are built from pure functions and hold no globals, so a
-test can set a control's value, click a button and read the HTML.
+test can set a control's value, click a button and read the HTML. Each widget
+has a static HTML copy (:meth:`Inspector.static_html`) that a saved or executed
+notebook shows without a kernel; in a live notebook that copy hides itself.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,32 +18,80 @@ from PIL import Image
 
 from inkwell.evaluate import Evaluation
 from inkwell.images import image_to_data_uri
-from inkwell.render import sample_html
+from inkwell.render import LEGEND_HTML, sample_html
 
-__all__ = ["make_inspector"]
+__all__ = ["LIVE_CLASS", "STATIC_CLASS", "WORST_OF_SHOWN", "Inspector", "make_inspector", "with_static_copy"]
+
+#: CSS class of a live widget; the static copy displayed right after it hides itself while the widget is live.
+LIVE_CLASS = "iw-live"
+#: CSS class of a static copy.
+STATIC_CLASS = "iw-static"
+_HIDE_WHEN_LIVE = (
+    f"<style>.jp-OutputArea-child:has(.{LIVE_CLASS}) + .jp-OutputArea-child .{STATIC_CLASS}"
+    "{display:none}</style>"
+)
 
 
-def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) -> widgets.VBox:
-    """Build an interactive viewer that steps through samples, worst first.
+def with_static_copy(body: str, title: str) -> str:
+    """Wrap a widget's static HTML copy: a note saying what it is, hidden while the live widget shows.
 
-    Controls: systems to show side by side, a substring filter (matched
-    case-insensitively against id, reference and the shown predictions), a
-    minimum CER (max over the shown systems), previous/next buttons and a
-    slider. Child widgets are exposed as attributes of the returned box:
-    ``systems``, ``filter_text``, ``min_cer``, ``prev_button``,
-    ``next_button``, ``slider``, ``count_label`` and ``html``, plus
-    ``current_ids`` (the filtered, sorted id list), so it can be driven
+    Args:
+        body: The HTML the widget would show first.
+        title: What the copy shows, e.g. "first 5 of 56 lines".
+    """
+    note = (f'<p style="margin:0.2em 0;opacity:0.75"><i>Static copy ({html.escape(title)}). '
+            "Run the notebook to step through every line interactively.</i></p>")
+    return f'{_HIDE_WHEN_LIVE}<div class="{STATIC_CLASS}">{note}{body}</div>'
+
+
+class Inspector(widgets.VBox):
+    """The inspector box. Its text form is a one-line summary instead of the box's repr."""
+
+    summary: str = "Inspector"
+
+    def __repr__(self) -> str:
+        return self.summary
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = self.summary
+        return bundle
+
+    def static_html(self, pages: int = 5) -> str:
+        """The first ``pages`` lines in the initial order as HTML, for a notebook read without a kernel."""
+        return with_static_copy(self._static_pages(pages),
+                                f"first {min(pages, len(self.current_ids))} of {len(self.current_ids)} lines, "
+                                f"worst first by {self.sort_by.value}")
+
+
+#: Sort choice that orders by the highest CER among the shown systems.
+WORST_OF_SHOWN = "worst of shown"
+
+
+def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation, focus: str = "") -> Inspector:
+    """Build an interactive viewer that steps through samples, the focus system's worst first.
+
+    Controls: the systems shown side by side, what the lines are sorted by (a
+    system's own line CER, the focus system at first, or the worst of the shown
+    systems), a substring filter (matched case-insensitively against id,
+    reference and the shown predictions), a minimum CER (of the sort system),
+    previous/next buttons and a slider. Child widgets are exposed as attributes
+    of the returned box: ``systems``, ``sort_by``, ``filter_text``, ``min_cer``,
+    ``prev_button``, ``next_button``, ``slider``, ``count_label`` and ``html``,
+    plus ``current_ids`` (the filtered, sorted id list), so it can be driven
     without a browser.
 
     Args:
         images: Line id -> image (missing ids are shown without an image).
         evaluation: Result of :func:`~inkwell.evaluate.evaluate_systems`.
+        focus: The system sorted by at first (default: the last system).
 
     Returns:
-        The viewer as an ``ipywidgets.VBox``.
+        The viewer, an :class:`Inspector` (an ``ipywidgets.VBox``).
     """
     by_id = evaluation.by_id()
     all_systems = evaluation.systems
+    focus = evaluation.focus_system(focus)
     ref_by_id = dict(zip(evaluation.ids, evaluation.references))
     uri_cache: dict[str, str | None] = {}
     max_cer = max((s.cer for ss in evaluation.scores.values() for s in ss), default=0.0)
@@ -48,28 +99,34 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) ->
     systems = widgets.SelectMultiple(
         options=all_systems, value=tuple(all_systems), description="Systems", rows=min(len(all_systems), 5)
     )
+    sort_by = widgets.Dropdown(options=[*all_systems, WORST_OF_SHOWN], value=focus, description="Sort by")
     filter_text = widgets.Text(value="", placeholder="substring of id / text", description="Filter")
     min_cer = widgets.FloatSlider(
         value=0.0, min=0.0, max=1.5 if max_cer > 1.0 else 1.0, step=0.01, description="Min CER", readout_format=".0%"
     )
-    prev_button = widgets.Button(description="\u25c0 prev", tooltip="previous (better) sample")
+    prev_button = widgets.Button(description="\u25c0 prev", tooltip="previous (worse) sample")
     next_button = widgets.Button(description="next \u25b6", tooltip="next (better) sample")
     slider = widgets.IntSlider(value=0, min=0, max=0, readout=False, description="Sample")
     count_label = widgets.Label(value="")
     out_html = widgets.HTML(value="")
 
-    box = widgets.VBox()
+    box = Inspector()
+    box.add_class(LIVE_CLASS)
     box.current_ids = []
 
     def shown() -> list[str]:
         return [s for s in all_systems if s in systems.value]
 
+    def sort_names() -> list[str]:
+        return [sort_by.value] if sort_by.value != WORST_OF_SHOWN else (shown() or all_systems)
+
     def refresh_list(*_: Any) -> None:
         names = shown()
+        keys = sort_names()
         needle = filter_text.value.strip().casefold()
         keep = []
-        for line_id in evaluation.worst_first(names or all_systems):
-            worst = max((by_id[n][line_id].cer for n in names or all_systems), default=0.0)
+        for line_id in evaluation.worst_first(keys):
+            worst = max(by_id[n][line_id].cer for n in keys)
             if worst < min_cer.value:
                 continue
             if needle:
@@ -78,12 +135,29 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) ->
                     continue
             keep.append(line_id)
         box.current_ids = keep
+        box.summary = (f"Inspector: {len(keep)} lines sorted by {sort_by.value}'s line CER, worst first "
+                       f"(systems: {', '.join(all_systems)}).")
         slider.max = max(0, len(keep) - 1)
         slider.disabled = len(keep) <= 1
         if slider.value != 0:
             slider.value = 0  # triggers render
         else:
             render()
+
+    def page(line_id: str, legend: bool) -> str:
+        if line_id not in uri_cache:
+            image = images.get(line_id) if images else None
+            uri_cache[line_id] = image_to_data_uri(image) if image is not None else None
+        names = shown()
+        return sample_html(
+            uri_cache[line_id],
+            ref_by_id[line_id],
+            {n: by_id[n][line_id].prediction for n in names},
+            line_id,
+            {n: by_id[n][line_id].cer for n in names},
+            legend=legend,
+            focus=sort_by.value,
+        )
 
     def render(*_: Any) -> None:
         ids = box.current_ids
@@ -94,23 +168,17 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) ->
             out_html.value = "<p><i>No samples match the filter.</i></p>"
             return
         k = min(slider.value, len(ids) - 1)
-        line_id = ids[k]
-        count_label.value = f"{k + 1} of {len(ids)}"
-        if line_id not in uri_cache:
-            image = images.get(line_id) if images else None
-            uri_cache[line_id] = image_to_data_uri(image) if image is not None else None
-        names = shown()
-        body = sample_html(
-            uri_cache[line_id],
-            ref_by_id[line_id],
-            {n: by_id[n][line_id].prediction for n in names},
-            line_id,
-            {n: by_id[n][line_id].cer for n in names},
-            legend=True,
-        )
-        if not names:
+        count_label.value = f"{k + 1} of {len(ids)} (by {sort_by.value})"
+        body = page(ids[k], legend=True)
+        if not shown():
             body = "<p><i>Select at least one system to compare.</i></p>" + body
         out_html.value = body
+
+    def static_pages(pages: int) -> str:
+        ids = box.current_ids[: max(0, pages)]
+        if not ids:
+            return "<p><i>No samples match the filter.</i></p>"
+        return LEGEND_HTML + "".join(page(i, legend=False) for i in ids)
 
     def step(delta: int) -> None:
         if box.current_ids:
@@ -119,15 +187,16 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) ->
     prev_button.on_click(lambda _b: step(-1))
     next_button.on_click(lambda _b: step(1))
     slider.observe(render, names="value")
-    for control in (systems, filter_text, min_cer):
+    for control in (systems, sort_by, filter_text, min_cer):
         control.observe(refresh_list, names="value")
 
     box.children = [
-        widgets.HBox([systems, widgets.VBox([filter_text, min_cer])]),
+        widgets.HBox([systems, widgets.VBox([sort_by, filter_text, min_cer])]),
         widgets.HBox([prev_button, next_button, slider, count_label]),
         out_html,
     ]
     box.systems = systems
+    box.sort_by = sort_by
     box.filter_text = filter_text
     box.min_cer = min_cer
     box.prev_button = prev_button
@@ -135,5 +204,6 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation) ->
     box.slider = slider
     box.count_label = count_label
     box.html = out_html
+    box._static_pages = static_pages
     refresh_list()
     return box

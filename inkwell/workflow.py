@@ -8,6 +8,7 @@ every system, read a folder of images) and returns a value; nothing prints.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ from inkwell.images import IMAGE_SUFFIXES, open_rgb
 from inkwell.model import LoadedModel, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, project_path, unique_path
 from inkwell.prompt import ImageLimits
+from inkwell.render import LEGEND_HTML, render_diff_html
 from inkwell.runs import DatasetInfo, RunInfo, base_model_of, library_versions, now_iso
 from inkwell.synth import SyntheticSet, make_synthetic_lines
 from inkwell.train import TrainSettings
 
 __all__ = [
     "Reader",
+    "ValidationCheck",
     "dataset_info",
     "ensure_demo_data",
     "evaluation_context",
@@ -96,22 +99,54 @@ def dataset_info(dataset_name: str, data: datasets.DatasetDict) -> DatasetInfo:
     )
 
 
+@dataclass
+class ValidationCheck:
+    """The freshly trained adapter on a few validation lines: scores and the first examples.
+
+    Attributes:
+        lines: Lines decoded.
+        cer: Corpus CER over them.
+        wer: Corpus WER over them.
+        examples: ``(reference, prediction)`` of the first lines.
+    """
+
+    lines: int
+    cer: float
+    wer: float
+    examples: list[tuple[str, str]]
+
+    def text(self) -> str:
+        """One line of scores."""
+        return f"Validation check on {self.lines} lines: CER {self.cer:.1%}, WER {self.wer:.1%}."
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td style='padding:2px 8px;font-family:monospace'>{html.escape(r)}</td>"
+                       f"<td style='padding:2px 8px'>{render_diff_html(r, h)}</td></tr>" for r, h in self.examples)
+        return (f"<p><b>{html.escape(self.text())}</b></p>{LEGEND_HTML}<table style='border-collapse:collapse'>"
+                "<tr><th style='padding:2px 8px;text-align:left'>reference</th>"
+                f"<th style='padding:2px 8px;text-align:left'>prediction</th></tr>{rows}</table>")
+
+    def __repr__(self) -> str:
+        return self.text()
+
+
 def quick_validation(
     loaded: LoadedModel,
     split: datasets.Dataset,
     n_lines: int,
     settings: TrainSettings,
     run_dir: str | os.PathLike[str],
-) -> dict[str, Any]:
-    """Decode the first ``n_lines`` of a split with the freshly trained model.
+) -> ValidationCheck | str:
+    """Decode the first ``n_lines`` of a split with the freshly trained (saved) adapter.
 
     The CER/WER are added to the run's ``run.json`` under ``validation``.
 
     Returns:
-        ``{"lines", "cer", "wer", "examples"}``; empty when ``n_lines`` is 0.
+        A :class:`ValidationCheck` (shown as a table of diffs in a notebook), or a
+        sentence saying why nothing was checked.
     """
     if n_lines <= 0 or len(split) == 0:
-        return {}
+        return "No validation check: eval_lines is 0 or the validation split is empty."
     lines = take_lines(split, n_lines)
     refs = list(lines["text"])
     preds = predict_lines(loaded, list(lines["image"]), limits=settings.image_limits,
@@ -122,7 +157,7 @@ def quick_validation(
     info = RunInfo.load(run_dir)
     info.validation = summary
     info.save(project_path(run_dir))
-    return {**summary, "examples": [{"reference": r, "prediction": h} for r, h in list(zip(refs, hyps))[:5]]}
+    return ValidationCheck(len(refs), metrics.cer, metrics.wer, list(zip(refs, hyps))[:5])
 
 
 def _limits_of(run: Path | None) -> ImageLimits:

@@ -112,11 +112,14 @@ def test_render_sample_html():
 
 def test_render_samples_html_worst_first():
     ev, images = sample_evaluation()
-    out = render_samples_html(images, ev, limit=3)
+    out = render_samples_html(images, ev, focus="baseline", limit=3)
     positions = [out.find(f">{i}<") for i in ["s1", "s3", "s4"]]
     assert positions == sorted(positions) and positions[0] > 0
-    assert ">s0<" not in out
-    only_tuned = render_samples_html(images, ev, systems=["finetuned"], ids=["s0", "s3"])
+    assert ">s0<" not in out and "3 worst lines of baseline" in out
+    # the default focus is the last system (the newest adapter): its own worst lines first, not the base's
+    tuned = render_samples_html(images, ev, limit=2)
+    assert "2 worst lines of finetuned" in tuned and tuned.find(">s3<") < tuned.find(">s1<")
+    only_tuned = render_samples_html(images, ev, focus="finetuned", systems=["finetuned"], ids=["s0", "s3"])
     assert "baseline" not in only_tuned and ">s0<" in only_tuned
     assert only_tuned.find(">s3<") < only_tuned.find(">s0<")
 
@@ -141,3 +144,29 @@ def test_rejections_carry_the_file_they_came_from(tmp_path):
     assert small.reason == "too_small" and small.resolved == str(tmp_path / "pages" / "page.png")
     gallery = rejected_thumbnails_html(run(xml, tmp_path, name="pages2"))
     assert gallery.count("data:image/png;base64,") == 1  # the page the line was cut from
+
+
+def test_tables_read_as_a_person_expects():
+    """Percentages instead of raw fractions, no index column, the focus system in bold, the verdict whole."""
+    from inkwell.render import bootstrap_html, confusion_html, metrics_html
+
+    ev, _ = sample_evaluation()
+    table = metrics_html(ev, "finetuned")
+    cer = ev.metrics["finetuned"].cer
+    assert f"{cer:.1%}" in table and f">{cer}<" not in table
+    assert "<th" in table and ">0<" not in table.split("<tbody>")[1].split("</td>")[0]  # the first cell is a name
+    bold_row = next(r for r in table.split("<tr")[1:] if r.startswith(' style="font-weight:bold"'))
+    assert "finetuned" in bold_row and "baseline" not in bold_row
+    verdicts = bootstrap_html(ev)
+    assert ev.bootstrap[0].verdict in verdicts.replace("&#x27;", "'")
+    confusions = confusion_html(ev, "finetuned", top=5)
+    assert "confusions of finetuned" in confusions
+
+
+def test_focus_defaults_to_the_newest_adapter_evaluated():
+    ev, _ = sample_evaluation()
+    assert ev.focus_system("", ["older-run", "finetuned"]) == "finetuned"
+    assert ev.focus_system("", ["not-evaluated"]) == "finetuned"  # no adapter: the last system
+    assert ev.focus_system("baseline") == "baseline"
+    with pytest.raises(ValueError, match="choose one of"):
+        ev.focus_system("base-typo")
