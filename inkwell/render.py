@@ -384,12 +384,10 @@ def rejected_summary_html(report: DataReport) -> str:
     example = {}
     for r in report.rejected:
         example.setdefault(r.reason, r.fix)
-    rows = "".join(
-        f"<tr><td>{html.escape(reason)}</td><td style='text-align:right'>{n}</td>"
-        f"<td>{html.escape(FIXES.get(reason, example[reason]))}</td></tr>"
-        for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return ("<table><thead><tr><th>reason</th><th>count</th><th>fix</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+    rows = [{"reason": reason, "count": n, "fix": FIXES.get(reason, example[reason])}
+            for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return table_html(rows, {"reason": "reason", "count": "rows", "fix": "how to fix"},
+                      caption=f"{len(report.rejected)} rejected rows (all listed in rejected.csv)")
 
 
 #: Reasons whose image is never opened for a preview (not found, outside the root, or too large to decode safely).

@@ -105,6 +105,16 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     html = outputs(nb3, "text/html")
     assert "data:image/png;base64" in html and ("<del" in html or "<ins" in html or "CER" in html)
     assert "application/vnd.jupyter.widget-view+json" in str([o.get("data", {}).keys() for c in nb3.cells for o in c.get("outputs", [])])
+    # every view centres on the newest adapter (nb-2): its own worst line opens the inline samples and the
+    # inspector's static copy, which the saved notebook holds as plain HTML for reading without a kernel
+    focus_cers = {r["id"]: float(r["cer"]) for r in rows if r["system"] == "nb-2"}
+    worst = max(focus_cers, key=lambda i: (focus_cers[i], -list(focus_cers).index(i)))
+    samples = next(t for t in html.split("\n") if "worst lines of nb-2" in t)
+    assert samples.index(f">{worst}<") == min(samples.find(f">{i}<") for i in focus_cers if f">{i}<" in samples)
+    static = html[html.index('class="iw-static"'):]
+    assert "worst first by nb-2" in static and "data:image/png;base64" in static
+    assert static.index(f">{worst}<") == min(static.find(f">{i}<") for i in focus_cers if f">{i}<" in static)
+    assert "VBox(" not in outputs(nb3, "text/plain")
 
     # 04_demo: image in, text out
     nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_images=2)
