@@ -6,13 +6,15 @@
 * ``02_finetune``: load a base model (Unsloth on a CUDA GPU, transformers + PEFT otherwise),
   attach LoRA, train with TRL's SFTTrainer (:func:`load_model`, :func:`train_adapter`).
 * ``03_evaluate``: decode a split with the base model and adapters, score with CER/WER,
-  show diffs, plots and an inspector (:func:`predict_systems`, :func:`evaluate_systems`).
+  show diffs, plots and an inspector (:func:`predict_systems`, :func:`evaluate_systems`);
+  a classic-OCR baseline reads the same lines (:func:`read_baseline`).
 * ``04_demo``: read new images with an adapter (:func:`load_reader`, :func:`read_images`).
 
 The logic lives in ``inkwell/``, one module per concern (see README.md, "Architecture").
 This file only re-exports; it defines nothing.
 """
 
+from inkwell.baselines import read_baseline
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
 from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
@@ -93,6 +95,7 @@ __all__ = [
     "plot_cer_vs_length",
     "predict_lines",
     "predict_systems",
+    "read_baseline",
     "render_samples_html",
     "save_evaluation",
     "texts_of",

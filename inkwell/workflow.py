@@ -17,6 +17,7 @@ from typing import Any
 
 import datasets
 
+from inkwell.baselines import baseline_names, read_baseline
 from inkwell.data import dataset_fingerprint
 from inkwell.decode import Prediction, Reading, max_new_tokens_for, predict_lines
 from inkwell.evaluate import score_lines, system_metrics
@@ -176,19 +177,34 @@ def predict_systems(
     lines: datasets.Dataset,
     *,
     include_base: bool = True,
+    baselines: Sequence[str] = (),
     batch_size: int = 8,
     backend: str = "auto",
     load_in_4bit: bool = True,
 ) -> dict[str, list[Prediction]]:
-    """Decode a split with the base model and each adapter.
+    """Decode a split with the base model, each classic-OCR baseline and each adapter.
 
     The base model is loaded once; each adapter is attached in turn. Images
     use the size limits each run was trained with, and ``max_new_tokens``
     comes from the references (:func:`~inkwell.decode.max_new_tokens_for`).
+    Baselines (:mod:`inkwell.baselines`) read the same line images.
 
     Returns:
-        ``{"base": [...], "<run name>": [...], ...}`` in the order given.
+        ``{"base": [...], "<baseline>": [...], "<run name>": [...], ...}``: base, baselines, then runs in the order
+        given (the bootstrap reads each later system against each earlier one).
+
+    Raises:
+        ValueError: An unknown baseline, or a run named like another system ("base" or a baseline).
     """
+    known = set(baseline_names())
+    unknown = [b for b in baselines if b not in known]
+    if unknown:
+        raise ValueError(f"baselines = {list(baselines)!r}: unknown {unknown}; choose from {sorted(known)} "
+                         "or leave the list empty.")
+    clash = [r.name for r in runs if r.name == "base" or r.name in baselines]
+    if clash:
+        raise ValueError(f"Run(s) {clash} have the name of another system in this evaluation; rename the run "
+                         "folder under adapters/ or leave that baseline out.")
     loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
                         trust_remote_code=_trusted(runs))
     refs = list(lines["text"])
@@ -198,6 +214,8 @@ def predict_systems(
     if include_base:  # with the image limits of the first run, so the base sees what the adapters see
         out["base"] = predict_lines(loaded, images, limits=_limits_of(runs[0] if runs else None),
                                     max_new_tokens=limit, batch_size=batch_size)
+    for name in baselines:
+        out[name] = read_baseline(name, images)
     for run in runs:
         load_adapter(loaded, run)
         out[run.name] = predict_lines(loaded, images, limits=_limits_of(run), max_new_tokens=limit,

@@ -3,7 +3,8 @@
 Writes synthetic handwriting lines, builds a tiny random-weight model (Qwen2.5-VL, or the family ``--family`` names),
 executes notebooks 01_data -> 02_finetune -> 03_evaluate -> 04_demo with
 papermill (executed copies land in notebooks/executed/<time>/) and prints the
-CER/WER of the base model and of the new adapter on the held-out test split.
+CER/WER of the base model, the classic-OCR baseline (PP-OCR) and the new adapter
+on the held-out test split.
 
 What it shows is the workflow, not real accuracy: a random tiny model learns to
 tell apart the few phrases of the synthetic vocabulary, it does not learn to
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         finetune_vision_layers=True, max_image_height=32, max_image_width=512, eval_lines=16, seed=0,
     ))
     run_notebook("03_evaluate", out_dir, dict(
-        dataset_name=DATASET, split="test", adapters=[run_dir.name], include_base=True, n_bootstrap=1000,
+        dataset_name=DATASET, split="test", adapters=[run_dir.name], include_base=True, baselines=["ppocr"],
+        n_bootstrap=1000,
     ))
     run_notebook("04_demo", out_dir, dict(
         adapter=run_dir.name, inputs=str(helpers.project_path(helpers.DEMO_SOURCE).parent / "images"), max_images=4,

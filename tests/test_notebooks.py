@@ -93,15 +93,19 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     assert second["parameters"]["learning_rate"] == 3e-3
 
     # 03_evaluate: base + both runs on the test split, files per the contract, diffs and inspector inline
-    nb3 = run("03_evaluate", tmp_path, dataset_name="nbtest", split="test", adapters="all", n_bootstrap=200)
+    nb3 = run("03_evaluate", tmp_path, dataset_name="nbtest", split="test", adapters="all", n_bootstrap=200,
+              baselines=["ppocr"])
     (eval_dir,) = sorted((home / "adapters" / "evaluations").glob("nbtest-test-*"))
     with open(eval_dir / "predictions.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert set(rows[0]) >= {"id", "system", "reference", "prediction", "cer"}
-    assert {r["system"] for r in rows} == {"base", "nb", "nb-2"}
+    assert {r["system"] for r in rows} == {"base", "ppocr", "nb", "nb-2"}
     metrics = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
-    assert set(metrics["systems"]) == {"base", "nb", "nb-2"} and len(metrics["bootstrap"]) == 3
-    assert (home / "adapters" / "evaluations" / "comparison.csv").exists()
+    assert set(metrics["systems"]) == {"base", "ppocr", "nb", "nb-2"} and len(metrics["bootstrap"]) == 6
+    with open(home / "adapters" / "evaluations" / "comparison.csv", encoding="utf-8") as fh:
+        compared = {r["system"]: r for r in csv.DictReader(fh)}
+    assert set(compared) == {"base", "ppocr", "nb", "nb-2"}  # the classic-OCR baseline writes its row too
+    assert 0 <= float(compared["ppocr"]["cer"]) == pytest.approx(metrics["systems"]["ppocr"]["cer"])
     html = outputs(nb3, "text/html")
     assert "data:image/png;base64" in html and ("<del" in html or "<ins" in html or "CER" in html)
     assert "application/vnd.jupyter.widget-view+json" in str([o.get("data", {}).keys() for c in nb3.cells for o in c.get("outputs", [])])
