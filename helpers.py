@@ -16,7 +16,7 @@ This file only re-exports; it defines nothing.
 from inkwell.align import confusion_table
 from inkwell.data import char_frequencies, describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
-from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
+from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
 from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
@@ -29,7 +29,7 @@ from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted,
                           pick_run)
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
-from inkwell.validate import check_finetune_parameters
+from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector
 from inkwell.workflow import (dataset_info, ensure_demo_data, evaluation_context, list_images, literal_parameters,
@@ -79,6 +79,7 @@ __all__ = [
     "train_adapter",
     # 03_evaluate
     "base_model_of",
+    "check_evaluate_parameters",
     "confusion_table",
     "evaluate_systems",
     "evaluation_context",
@@ -90,11 +91,13 @@ __all__ = [
     "plot_cer_vs_length",
     "predict_lines",
     "predict_systems",
+    "read_predictions",
     "render_samples_html",
     "save_evaluation",
     "texts_of",
     "update_comparison",
     # 04_demo
+    "check_demo_parameters",
     "list_images",
     "load_reader",
     "pick_run",
