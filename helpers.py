@@ -17,7 +17,7 @@ This file only re-exports; it defines nothing.
 from inkwell.baselines import read_baseline
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
-from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
+from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
 from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
@@ -25,13 +25,13 @@ from inkwell.preflight import preflight
 from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length,
                            plot_char_frequencies, sample_grid)
 from inkwell.prompt import ImageLimits
-from inkwell.render import (bootstrap_html, confusion_html, frame_html, metrics_html, rejected_summary_html,
+from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, rejected_summary_html,
                             rejected_thumbnails_html, render_readings_html, render_samples_html)
 from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
                           pick_run)
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
-from inkwell.validate import check_finetune_parameters
+from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector
 from inkwell.workflow import (dataset_info, ensure_demo_data, evaluation_context, list_images, literal_parameters,
@@ -82,8 +82,9 @@ __all__ = [
     # 03_evaluate
     "base_model_of",
     "bootstrap_html",
+    "check_evaluate_parameters",
     "confusion_html",
-    "frame_html",
+    "comparison_html",
     "metrics_html",
     "evaluate_systems",
     "evaluation_context",
@@ -96,11 +97,13 @@ __all__ = [
     "predict_lines",
     "predict_systems",
     "read_baseline",
+    "read_predictions",
     "render_samples_html",
     "save_evaluation",
     "texts_of",
     "update_comparison",
     # 04_demo
+    "check_demo_parameters",
     "list_images",
     "load_reader",
     "pick_run",

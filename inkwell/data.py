@@ -25,6 +25,7 @@ import datasets
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from inkwell.csvsafe import neutralise_row
 from inkwell.families import strictest_aspect_ratio
 from inkwell.formats import DataFormatError, RawRow, Rejection, read_rows
 from inkwell.formats.base import ReadLog
@@ -41,6 +42,7 @@ __all__ = [
     "describe_report",
     "load_processed",
     "prepare_dataset",
+    "processed_sets",
     "split_groups",
     "splits_of",
 ]
@@ -499,7 +501,7 @@ def _save(dsd: datasets.DatasetDict, report: DataReport, target: Path, overwrite
                 writer = csv.writer(fh)
                 writer.writerow(["source", "line", "image", "reason", "fix"])
                 for r in report.rejected:
-                    writer.writerow([r.source, r.line, r.image, r.reason, r.fix])
+                    writer.writerow(neutralise_row([r.source, r.line, r.image, r.reason, r.fix]))
     finally:
         if was_enabled and not progress:
             datasets.enable_progress_bars()
@@ -516,17 +518,26 @@ def load_processed(dataset_name: str, output_root: str | Path = "data/processed"
         The ``DatasetDict`` with splits train, validation and test.
 
     Raises:
-        FileNotFoundError: If no such dataset exists.
+        FileNotFoundError: If no such dataset exists (the message lists those that do).
     """
     path = project_path(output_root) / dataset_name
     if not (path / "dataset_dict.json").is_file():
-        raise FileNotFoundError(f"{path}: no processed dataset here. Run prepare_dataset(..., "
-                                f"dataset_name={dataset_name!r}) first.")
+        have = processed_sets(output_root)
+        sets = f"the processed sets are {', '.join(repr(n) for n in have)}" if have else "there are none yet"
+        raise FileNotFoundError(
+            f"dataset_name = {dataset_name!r}: no processed data set at {path} ({sets} in "
+            f"{project_path(output_root)}). Pick one of them, or run 01_data with dataset_name = "
+            f"{dataset_name!r} first.")
     dsd = datasets.load_from_disk(str(path))
     if not isinstance(dsd, datasets.DatasetDict):  # pragma: no cover - prepare_dataset always writes a dict
         raise DataFormatError(f"{path}: expected a DatasetDict with train/validation/test splits.")
     return dsd
 
+
+def processed_sets(output_root: str | Path = "data/processed") -> list[str]:
+    """Names of the processed data sets under ``output_root`` (sorted; none: an empty list)."""
+    root = project_path(output_root)
+    return sorted(p.name for p in root.glob("*") if (p / "dataset_dict.json").is_file()) if root.is_dir() else []
 
 
 def dataset_fingerprint(data: datasets.DatasetDict) -> str:

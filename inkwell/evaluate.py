@@ -1,6 +1,6 @@
 """Scoring: line and corpus CER/WER, alignments, the paired bootstrap, and the files an evaluation writes.
 
-Middle layer: imports the bottom layer only. Edit counts come from
+Middle layer: imports the bottom layer and :mod:`inkwell.runs` (the time stamp). Edit counts come from
 ``rapidfuzz.distance.Levenshtein`` (the same counts jiwer's alignments give, many
 times faster); alignments for diffs and confusions are in :mod:`inkwell.align`.
 Corpus rates are total edits over total reference units, never a mean of line rates.
@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
+from inkwell.csvsafe import read_frame, write_frame
 from inkwell.paths import atomic_file
+from inkwell.runs import now_iso
 
 __all__ = [
     "RUNAWAY_CER",
@@ -38,6 +40,8 @@ __all__ = [
     "normalize_text",
     "paired_bootstrap",
     "prepare_text",
+    "read_comparison",
+    "read_predictions",
     "save_evaluation",
     "score_lines",
     "system_metrics",
@@ -537,7 +541,9 @@ def _json_safe(value: Any) -> Any:
 def save_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
     """Write ``predictions.csv`` and ``metrics.json`` into ``out_dir``.
 
-    ``predictions.csv`` has columns id, system, reference, prediction, cer.
+    ``predictions.csv`` has columns id, system, reference, prediction, cer; a text
+    cell that a spreadsheet would run as a formula gets a leading ``'`` (see
+    :mod:`inkwell.csvsafe`); :func:`read_predictions` gives the texts back exactly.
     ``metrics.json`` holds ``n_lines``, ``systems`` (per-system metrics),
     ``bootstrap`` (one entry per pair, with its verdict), ``bootstrap_seed``
     and ``extra`` (e.g. dataset, split, adapter paths). NaN is written as null.
@@ -560,7 +566,7 @@ def save_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, extra: d
         if path.exists():
             raise FileExistsError(f"{path} already exists; write this run to a fresh folder instead of overwriting.")
     out.mkdir(parents=True, exist_ok=True)
-    evaluation.predictions_frame().to_csv(paths["predictions"], index=False, encoding="utf-8")
+    write_frame(evaluation.predictions_frame(), paths["predictions"])
     payload = {
         "n_lines": len(evaluation.ids),
         "systems": {name: m.to_dict() for name, m in evaluation.metrics.items()},
@@ -573,50 +579,97 @@ def save_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, extra: d
     return paths
 
 
-_KEY_COLUMNS = ["dataset", "split", "system"]
+#: Text columns of ``predictions.csv``.
+_PREDICTION_TEXT = ["id", "system", "reference", "prediction"]
+
+
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a ``predictions.csv`` written by :func:`save_evaluation`, every text exactly as it was scored.
+
+    Args:
+        path: The file, or the evaluation folder that holds it.
+
+    Returns:
+        Columns id, system, reference, prediction (text; an empty prediction is ``""``) and cer.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / "predictions.csv"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} does not exist: pass the predictions.csv (or the folder) "
+                                "that save_evaluation wrote.")
+    return read_frame(file, _PREDICTION_TEXT)
+
+
+#: What a comparison row says about where its numbers come from (with ``evaluation`` and ``created``).
+_ROW_COLUMNS = ["dataset", "split", "system", "base_model"]
+#: Text columns of ``comparison.csv``; a table written before one existed reads it as "".
+_COMPARISON_TEXT = [*_ROW_COLUMNS, "evaluation", "created"]
+_COMPARISON_COLUMNS = [*_ROW_COLUMNS, *_METRIC_COLUMNS, "evaluation", "created"]
+
+
+def read_comparison(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``comparison.csv``, including one written before it had ``base_model``, ``evaluation`` and ``created``.
+
+    Returns:
+        The rows in file order; the known columns first, blank ("") where an older file lacks them,
+        then any other columns of the file.
+    """
+    old = read_frame(path, _COMPARISON_TEXT)
+    for column in _COMPARISON_TEXT:
+        if column not in old.columns:
+            old[column] = ""
+    return old.reindex(columns=[*_COMPARISON_COLUMNS, *(c for c in old.columns if c not in _COMPARISON_COLUMNS)])
 
 
 def update_comparison(
-    evaluation: Evaluation, table_path: str | os.PathLike, dataset: str, split: str
+    evaluation: Evaluation,
+    table_path: str | os.PathLike,
+    dataset: str,
+    split: str,
+    *,
+    base_model: str,
+    evaluation_name: str,
 ) -> pd.DataFrame:
-    """Add this run's systems to a CSV comparison table shared across runs.
+    """Add this evaluation's systems to a CSV comparison table shared across evaluations.
 
-    A row is keyed by (dataset, split, system): an existing row with the same
-    key is replaced in place, new keys are appended. The file is created if
-    missing and replaced atomically.
+    Each row carries dataset, split, system, base_model, n_lines, the metrics,
+    ``evaluation`` (the evaluation folder's name) and ``created``. Rows of other
+    evaluations are never replaced, even with the same dataset, split and system:
+    new rows are appended. Only the same evaluation written again replaces its own
+    rows (same system, in place). The file is created if missing and replaced atomically;
+    text cells are neutralised against spreadsheet formulas (:mod:`inkwell.csvsafe`).
 
     Args:
         evaluation: Result of :func:`evaluate_systems`.
         table_path: CSV file of the comparison table.
         dataset: Data set name recorded in each row.
         split: Split name recorded in each row.
+        base_model: Hub id or folder of the base model every system ran on.
+        evaluation_name: The evaluation folder's name (``new_evaluation_dir(...).name``).
 
     Returns:
         The full table after the update.
+
+    Raises:
+        ValueError: ``evaluation_name`` is empty (the rows could not be told apart).
     """
+    if not str(evaluation_name).strip():
+        raise ValueError("update_comparison: evaluation_name = '' names no evaluation; pass the evaluation "
+                         "folder's name, e.g. helpers.new_evaluation_dir(dataset_name, split).name.")
     path = Path(table_path)
     new = evaluation.table()
+    new.insert(0, "base_model", str(base_model))
     new.insert(0, "split", str(split))
     new.insert(0, "dataset", str(dataset))
-    columns = [*_KEY_COLUMNS, *_METRIC_COLUMNS]
-    if path.exists():
-        old = pd.read_csv(path, dtype={c: str for c in _KEY_COLUMNS}, keep_default_na=False)
-        for col in old.columns:
-            if col not in _KEY_COLUMNS:
-                converted = pd.to_numeric(old[col], errors="coerce")
-                blank = old[col].astype(str).str.strip() == ""
-                if bool((converted.notna() | blank).all()):
-                    old[col] = converted
-        columns += [c for c in old.columns if c not in columns]
-    else:
-        old = pd.DataFrame(columns=columns)
-    old = old.reindex(columns=columns)
-    new = new.reindex(columns=columns)
-    keys = list(zip(*(old[c] for c in _KEY_COLUMNS)))
-    position = {k: i for i, k in enumerate(keys)}
+    new["evaluation"] = str(evaluation_name)
+    new["created"] = now_iso()
+    old = read_comparison(path) if path.exists() else pd.DataFrame(columns=_COMPARISON_COLUMNS)
+    columns = list(old.columns)
     rows = old.to_dict("records")
-    for rec in new.to_dict("records"):
-        key = tuple(rec[c] for c in _KEY_COLUMNS)
+    position = {(r["evaluation"], r["system"]): i for i, r in enumerate(rows) if r["evaluation"]}
+    for rec in new.reindex(columns=columns).to_dict("records"):
+        key = (rec["evaluation"], rec["system"])
         if key in position:
             rows[position[key]] = rec
         else:
@@ -624,9 +677,8 @@ def update_comparison(
             rows.append(rec)
     table = pd.DataFrame(rows, columns=columns)
     with atomic_file(path) as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8")
+        write_frame(table, tmp)
     return table
-
 
 
 def line_cer(reference: str, prediction: str) -> float:

@@ -8,10 +8,14 @@ functions that use them: they are heavy, and ``import unsloth`` fails without a 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
@@ -20,6 +24,7 @@ from inkwell.paths import project_path
 __all__ = [
     "BACKENDS",
     "BackendChoice",
+    "DamagedRunError",
     "LoadedModel",
     "LoraSettings",
     "add_lora",
@@ -28,9 +33,14 @@ __all__ = [
     "load_adapter",
     "load_model",
     "model_family",
+    "model_identity",
     "model_source",
     "place_adapter_weights",
 ]
+
+
+class DamagedRunError(RuntimeError):
+    """A run folder's adapter files cannot be read (half-written or broken); the message names the file."""
 
 
 #: The backend parameter's values: Unsloth on a CUDA GPU when available, or one of the two by name.
@@ -151,16 +161,29 @@ def load_model(
         A :class:`LoadedModel`.
 
     Raises:
+        FileNotFoundError: A local folder does not exist, or a hub id cannot be read (not in the
+            cache and offline, misspelt, or private); the message says which and what to do.
         PermissionError: The model needs its own code and ``trust_remote_code`` is off.
         ValueError: The model type is not supported (the message names the closest one).
     """
-    import torch  # heavy: loaded on use
-    import transformers  # heavy: loaded on use
-
     source = model_source(model_name)
     config = _config_dict(source, model_name)
     family = _checked_family(config, model_name, trust_remote_code)
     chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
+    with _unreachable(model_name, source):
+        loaded = _load_weights(source, config, family, chosen, use_4bit, gradient_checkpointing, trust_remote_code)
+    model, processor, device, use_4bit, note = loaded
+    return LoadedModel(model, processor, family, chosen, reason + note, use_4bit, model_name, device,
+                       trust_remote_code)
+
+
+def _load_weights(source: str, config: dict[str, Any], family: FamilySettings, chosen: str, use_4bit: bool,
+                  gradient_checkpointing: bool, trust_remote_code: bool) -> tuple[Any, Any, str, bool, str]:
+    """Model, processor, device, 4-bit and a note for the reason, from the chosen backend."""
+    import torch  # heavy: loaded on use
+    import transformers  # heavy: loaded on use
+
+    reason = ""
     if chosen == "unsloth":
         from unsloth import FastVisionModel  # needs a GPU
 
@@ -197,7 +220,7 @@ def load_model(
         processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
     if family.processor_class and type(processor).__name__ != family.processor_class:
         processor = getattr(transformers, family.processor_class).from_pretrained(source)
-    return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
+    return model, processor, device, use_4bit, reason
 
 
 def model_family(model_name: str, trust_remote_code: bool = False) -> str:
@@ -230,14 +253,41 @@ def _config_dict(source: str, model_name: str) -> dict[str, Any]:
     """The model's ``config.json`` as a dictionary; no model code runs to read it."""
     from transformers import PretrainedConfig  # heavy: loaded on use
 
-    try:
+    with _unreachable(model_name, source):
         return PretrainedConfig.get_config_dict(source)[0]
+
+
+def _offline_state() -> str:
+    """Whether Hugging Face hub access is off, in words naming the variable that says so."""
+    on = [name for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+          if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")]
+    if on:
+        return f"Offline mode is on ({', '.join(f'{n}={os.environ[n]}' for n in on)}): only the local cache is read."
+    return "Offline mode is off (neither HF_HUB_OFFLINE nor TRANSFORMERS_OFFLINE is set), so the hub was asked."
+
+
+@contextmanager
+def _unreachable(model_name: str, source: str) -> Iterator[None]:
+    """Turn a hub or file error while reading ``model_name`` into one that says why and what to do.
+
+    Raises:
+        FileNotFoundError: With the original error as its ``__cause__``.
+    """
+    try:
+        yield
     except OSError as exc:
-        offline = " Hub access is off (HF_HUB_OFFLINE=1) and" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        if Path(source).is_dir():
+            raise FileNotFoundError(
+                f"Could not read model_name = {model_name!r}: the model folder {source} is incomplete or damaged "
+                f"({type(exc).__name__}: {first}). Fix: copy the whole checkpoint again (config.json, the weights, "
+                "the processor and tokenizer files), or set model_name to another folder or a hub id."
+            ) from exc
         raise FileNotFoundError(
-            f"Could not read the config of model_name = {model_name!r}.{offline} it is not a local folder or a "
-            "checkpoint in the Hugging Face cache. Check the spelling of the hub id (owner/name), or download it "
-            f"once with network access. ({type(exc).__name__})"
+            f"Could not read model_name = {model_name!r}: no such local folder, and the hub id could not be read "
+            f"from the Hugging Face cache or the hub. {_offline_state()} Fix: check the spelling of the hub id "
+            "(owner/name), run once with network access (offline mode off) to download it, or set model_name to "
+            f"a local folder that holds the model. ({type(exc).__name__}: {first})"
         ) from exc
 
 
@@ -258,15 +308,31 @@ def _checked_family(config: dict[str, Any], model_name: str, trust_remote_code: 
     return family
 
 
+def _is_folder_name(model_name: str) -> bool:
+    """True when ``model_name`` can only mean a folder: a hub id is "owner/name", nothing more."""
+    return model_name.startswith((".", "/", "~")) or model_name.count("/") > 1 or "\\" in model_name
+
+
+def model_identity(model_name: str) -> str:
+    """What makes two base-model names the same model: a folder's resolved path, or the hub id as given.
+
+    A folder recorded once absolute and once relative to the project is the same base.
+    """
+    local = project_path(model_name)
+    if local.is_dir() or _is_folder_name(model_name):
+        return str(local.resolve())
+    return model_name
+
+
 def model_source(model_name: str) -> str:
     """A local folder (resolved against the project) if it exists, else the hub id as given."""
     local = project_path(model_name)
     if local.is_dir():
         return str(local)
-    # a hub id is "owner/name"; anything with a path prefix, more parts or backslashes is meant as a folder
-    if model_name.startswith((".", "/", "~")) or model_name.count("/") > 1 or "\\" in model_name:
+    if _is_folder_name(model_name):
         raise FileNotFoundError(
-            f"Model folder {local} does not exist. Build the tiny test model with "
+            f"model_name = {model_name!r}: model folder {local} does not exist. Check the path, build the "
+            "tiny test model with "
             "`python scripts/quickstart.py --only-model` or give a hub id such as "
             "'unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit'."
         )
@@ -368,6 +434,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
 
     Raises:
         FileNotFoundError: The folder holds no ``adapter_config.json``.
+        DamagedRunError: ``adapter_config.json`` or ``adapter_model.safetensors`` cannot be read.
     """
     from peft import PeftModel  # heavy: loaded on use
 
@@ -377,6 +444,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
             f"{path} holds no adapter_config.json. Pass a run folder written by 02_finetune, "
             "e.g. 'adapters/my-run'."
         )
+    _check_adapter_files(path)
     name = path.name.replace(".", "_")  # a run may be called "v1.2"; torch module names cannot hold a dot
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -391,6 +459,37 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return loaded
+
+
+def _check_adapter_files(path: Path) -> None:
+    """Read the adapter's config and the safetensors header (no weights) before PEFT does.
+
+    Raises:
+        DamagedRunError: Naming the file that cannot be read and the run folder.
+    """
+    from safetensors import SafetensorError, safe_open  # heavy: loaded on use
+
+    def damaged(file: Path, why: str) -> DamagedRunError:
+        return DamagedRunError(
+            f"The run {path.name} is damaged: {file} cannot be read ({why}). The run folder {path} was not "
+            "written completely (a stopped or interrupted save, a full disk, a partial copy). Train the run "
+            f"again with 02_finetune, or delete the folder {path} so it is no longer offered."
+        )
+
+    config = path / "adapter_config.json"
+    try:
+        parsed = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(config, f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise damaged(config, f"it holds a {type(parsed).__name__}, not the adapter's settings")
+    weights = path / "adapter_model.safetensors"
+    if weights.exists():
+        try:
+            with safe_open(str(weights), framework="pt") as handle:
+                handle.keys()
+        except (OSError, SafetensorError) as exc:
+            raise damaged(weights, f"{type(exc).__name__}: {exc}") from exc
 
 
 def place_adapter_weights(model: Any, path: Any, adapter: str) -> bool:

@@ -27,8 +27,8 @@ __all__ = [
     "LEGEND_HTML",
     "bootstrap_html",
     "confusion_html",
+    "comparison_html",
     "format_cer",
-    "frame_html",
     "metrics_html",
     "rejected_summary_html",
     "rejected_thumbnails_html",
@@ -347,11 +347,24 @@ def confusion_html(evaluation: Evaluation, system: str, top: int = 20) -> str:
                               f"on {len(evaluation.ids)} lines (\u2205 = nothing)")
 
 
-def frame_html(frame: object, percent: Sequence[str] = (), caption: str = "") -> str:
-    """Any pandas DataFrame as a formatted table (no index), e.g. ``comparison.csv``."""
-    records = frame.to_dict("records")  # type: ignore[attr-defined]
-    columns = {str(c): str(c).replace("_", " ") for c in frame.columns}  # type: ignore[attr-defined]
-    return table_html(records, columns, percent, caption=caption)
+def comparison_html(table: object, dataset: str, split: str) -> str:
+    """The rows of ``comparison.csv`` for one data set and split as a table, the newest evaluation first.
+
+    Args:
+        table: The comparison table (a pandas DataFrame, as :func:`~inkwell.evaluate.update_comparison` returns it).
+        dataset: Data set shown.
+        split: Split shown.
+    """
+    frame = table[(table["dataset"] == dataset) & (table["split"] == split)]  # type: ignore[index]
+    records = frame.to_dict("records")
+    evaluations = list(dict.fromkeys(str(r.get("evaluation")) for r in records))  # in the order written
+    order = {name: -i for i, name in enumerate(evaluations)}
+    records.sort(key=lambda r: order[str(r.get("evaluation"))])  # newest evaluation first (stable within one)
+    columns = {"evaluation": "evaluation", "system": "system", "base_model": "base model", "n_lines": "lines",
+               **{k: v for k, v in _METRIC_HEADINGS.items() if k not in ("system", "n_lines")}}
+    n_evals = len(evaluations)
+    return table_html(records, columns, _PERCENT,
+                      caption=f"comparison.csv: {n_evals} evaluation(s) of {dataset} / {split}, newest first")
 
 
 def render_readings_html(readings: Sequence[Reading]) -> str:

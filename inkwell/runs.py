@@ -1,7 +1,8 @@
 """The run record (``run.json``) and finding finished runs under ``adapters/``.
 
-Middle layer: imports the bottom layer and :mod:`inkwell.prompt` (a run's image
-limits). :class:`RunInfo` is the one typed record of a training run: written by
+Middle layer: imports the bottom layer, :mod:`inkwell.prompt` (a run's image
+limits) and :mod:`inkwell.model` (when two base-model names are the same
+model). :class:`RunInfo` is the one typed record of a training run: written by
 :meth:`RunInfo.save`, read by :meth:`RunInfo.load` everywhere else. Parameters
 are recorded once, under the names the user typed in ``02_finetune``.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inkwell.model import model_identity
 from inkwell.paths import PARTIAL_SUFFIX, project_path, unique_path, write_json
 from inkwell.prompt import ImageLimits
 
@@ -287,7 +289,8 @@ def find_runs(adapters: str | Sequence[str], adapters_root: str | os.PathLike[st
         path = root / name
         if not (path / "adapter_config.json").exists():
             have = ", ".join(p.name for p in existing) or "none yet"
-            raise FileNotFoundError(f"No finished run {name!r} in {root} (runs: {have}). Run 02_finetune first.")
+            raise FileNotFoundError(f"No finished run {name!r} in {root} (finished runs: {have}). Name one of "
+                                    'those, or "all", or run 02_finetune first.')
         runs.append(path)
     return runs
 
@@ -305,16 +308,37 @@ def pick_run(adapter: str = "", adapters_root: str | os.PathLike[str] = "adapter
 
 
 def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
-    """The base model to load: ``model_name`` if given, else the one the runs were trained on.
+    """The base model to load: the one the runs were trained on, or ``model_name`` when given.
+
+    Names are compared as :func:`~inkwell.model.model_identity` does: a folder recorded once
+    absolute and once relative to the project is the same base; hub ids compare as written.
+
+    Args:
+        runs: Run folders (each with a ``run.json``).
+        model_name: The base model asked for; empty: the one the runs record.
+
+    Returns:
+        ``model_name`` when given, else the base the runs record.
 
     Raises:
-        ValueError: No base model is known, or the runs disagree.
+        ValueError: No base model is known; ``model_name`` is not the base a run was trained
+            on; or the runs come from different bases (each run is named with its base).
     """
+    recorded = {Path(r).name: RunInfo.load(r).base_model for r in runs}
     if model_name:
+        wanted = model_identity(model_name)
+        for run, base in recorded.items():
+            if model_identity(base) != wanted:
+                raise ValueError(
+                    f"model_name = {model_name!r}, but the adapter of run {run!r} was trained on base model "
+                    f"{base!r}: an adapter only works on the base it was trained on. Leave model_name empty "
+                    f"to load {base!r}, or pick adapters trained on {model_name!r}."
+                )
         return model_name
-    bases = {RunInfo.load(r).base_model for r in runs}
-    if len(bases) == 1:
-        return bases.pop()
-    if not bases:
+    if not recorded:
         raise ValueError("No adapters found and no model_name given: set model_name or run 02_finetune first.")
-    raise ValueError(f"The adapters come from different base models ({sorted(bases)}); evaluate them separately.")
+    if len({model_identity(b) for b in recorded.values()}) > 1:
+        listed = "; ".join(f"{run}: {base!r}" for run, base in recorded.items())
+        raise ValueError(f"The adapters come from different base models ({listed}). Evaluate the runs of one "
+                         "base at a time: set adapters to those runs' names.")
+    return next(iter(recorded.values()))

@@ -1,23 +1,28 @@
-"""02_finetune's parameters checked before anything loads or is written.
+"""The notebooks' parameters checked before anything loads or is written (02_finetune, 03_evaluate, 04_demo).
 
-Middle layer: imports the bottom layer and :mod:`inkwell.model` (to read a
-model's ``config.json``, no weights). Every refusal names the parameter, the
-value it got and what is allowed; all problems are reported together, and
+Middle layer: imports the bottom layer, :mod:`inkwell.model` (to read a
+model's ``config.json``, no weights), :mod:`inkwell.data` (the processed sets)
+and :mod:`inkwell.runs` (the finished runs). Every refusal names the parameter,
+the value it got and what is allowed; all problems are reported together, and
 nothing is created on disk.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from inkwell.baselines import baseline_names
+from inkwell.data import processed_sets
 from inkwell.families import FAMILIES
 from inkwell.model import BACKENDS, model_family
 from inkwell.paths import project_path
+from inkwell.runs import find_runs
 
-__all__ = ["ParameterError", "check_finetune_parameters"]
+__all__ = ["ParameterError", "check_demo_parameters", "check_evaluate_parameters", "check_finetune_parameters"]
 
 #: Learning-rate schedules the trainer accepts by name in 02_finetune.
 _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
@@ -102,20 +107,11 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
-    problems = [
-        f"{rule.name} = {parameters[rule.name]!r}: must be {rule.allowed}."
-        for rule in _RULES
-        if rule.name in parameters and not rule.test(parameters[rule.name])
-    ]
+    problems = _range_problems(_RULES, parameters)
     if parameters.get("max_steps") == 0 and "num_epochs" not in parameters:
         problems.append("max_steps = 0 trains num_epochs epochs, and num_epochs is not set.")
-    dataset = parameters.get("dataset_name")
-    if dataset is not None and not (project_path(processed_root) / str(dataset) / "dataset_dict.json").is_file():
-        found = sorted(p.name for p in project_path(processed_root).glob("*") if (p / "dataset_dict.json").is_file())
-        problems.append(
-            f"dataset_name = {dataset!r}: no processed data set {project_path(processed_root) / str(dataset)}. "
-            f"Run 01_data with this dataset_name first, or pick one of {found or 'none yet'}."
-        )
+    if "dataset_name" in parameters:
+        problems += _dataset_problems(parameters["dataset_name"], None, processed_root)
     family = ""
     if "model_name" in parameters:
         family, problem = _model_family(str(parameters["model_name"]), parameters.get("trust_remote_code") is True)
@@ -130,6 +126,106 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
     if problems:
         raise ParameterError("02_finetune cannot start; fix these parameters:\n- " + "\n- ".join(problems))
     return family
+
+
+_BY_NAME = {rule.name: rule for rule in _RULES}
+
+_EVALUATE_RULES = (
+    *(_BY_NAME[name] for name in ("backend", "load_in_4bit")),
+    _Rule("batch_size", _int(1, 4096), "an integer from 1 to 4096 (lines decoded together), e.g. 8"),
+    _Rule("max_lines", _int(0), "an integer >= 0 (0: all lines of the split)"),
+    _Rule("n_bootstrap", _int(1, 1_000_000), "an integer from 1 to 1000000, e.g. 1000"),
+    _Rule("show_samples", _int(0), "an integer >= 0 (0: none)"),
+    _Rule("include_base", _bool, "True or False"),
+    _Rule("model_name", lambda v: isinstance(v, str), 'a hub id, a model folder, or "" (the adapters\' base)'),
+)
+
+_DEMO_RULES = (
+    *(_BY_NAME[name] for name in ("backend", "load_in_4bit")),
+    _Rule("max_images", _int(0), "an integer >= 0 (0: every image of the folder)"),
+    _Rule("max_new_tokens", _int(1, 32768), "an integer from 1 to 32768, e.g. 128"),
+    _Rule("adapter", lambda v: isinstance(v, str), 'a run name, "" (the newest run) or "none"'),
+    _Rule("model_name", lambda v: isinstance(v, str), 'a hub id, a model folder, or "" (the adapter\'s base)'),
+)
+
+
+def check_evaluate_parameters(parameters: dict[str, Any], *, processed_root: str = "data/processed",
+                              adapters_root: str = "adapters") -> None:
+    """Check 03_evaluate's parameters before the data or any model is loaded.
+
+    Checks every numeric and switch parameter against its range, that the data set
+    exists and has the split, and that every named adapter is a finished run.
+
+    Args:
+        parameters: The notebook's parameters (``helpers.literal_parameters(globals())``).
+        processed_root: Folder of the processed data sets.
+        adapters_root: Folder of the runs.
+
+    Raises:
+        ParameterError: Listing every parameter that is out of range, each with the value
+            it got and what is allowed.
+    """
+    problems = _range_problems(_EVALUATE_RULES, parameters)
+    if "dataset_name" in parameters:
+        problems += _dataset_problems(parameters["dataset_name"], parameters.get("split"), processed_root)
+    adapters = parameters.get("adapters", "all")
+    if not (isinstance(adapters, str) or (isinstance(adapters, list) and all(isinstance(a, str) for a in adapters))):
+        problems.append(f'adapters = {adapters!r}: must be "all", a run name, or a list of run names.')
+    else:
+        try:
+            find_runs(adapters, adapters_root)
+        except FileNotFoundError as exc:
+            problems.append(f"adapters = {adapters!r}: {exc}")
+    baselines = parameters.get("baselines", [])
+    known = baseline_names()
+    if not isinstance(baselines, list) or any(b not in known for b in baselines):
+        problems.append(f"baselines = {baselines!r}: must be a list of classic-OCR systems from {known}, or [].")
+    focus = parameters.get("focus", "")
+    if not isinstance(focus, str):
+        problems.append(f'focus = {focus!r}: must be a system name ("base", a baseline or a run name) or "".')
+    if problems:
+        raise ParameterError("03_evaluate cannot start; fix these parameters:\n- " + "\n- ".join(problems))
+
+
+def check_demo_parameters(parameters: dict[str, Any]) -> None:
+    """Check 04_demo's parameters (ranges and switches) before any model is loaded.
+
+    Raises:
+        ParameterError: Listing every parameter that is out of range, each with the value
+            it got and what is allowed.
+    """
+    problems = _range_problems(_DEMO_RULES, parameters)
+    if problems:
+        raise ParameterError("04_demo cannot start; fix these parameters:\n- " + "\n- ".join(problems))
+
+
+def _range_problems(rules: tuple[_Rule, ...], parameters: dict[str, Any]) -> list[str]:
+    """One line per parameter present in ``parameters`` that fails its rule."""
+    return [
+        f"{rule.name} = {parameters[rule.name]!r}: must be {rule.allowed}."
+        for rule in rules
+        if rule.name in parameters and not rule.test(parameters[rule.name])
+    ]
+
+
+def _dataset_problems(dataset: Any, split: Any, processed_root: str) -> list[str]:
+    """The data set is missing, or (when ``split`` is given) has no such split: the problem in words."""
+    folder = project_path(processed_root) / str(dataset)
+    if not (folder / "dataset_dict.json").is_file():
+        found = ", ".join(repr(n) for n in processed_sets(processed_root)) or "none yet"
+        return [f"dataset_name = {dataset!r}: no processed data set {folder}. "
+                f"Run 01_data with this dataset_name first, or pick one of: {found}."]
+    if split is None:
+        return []
+    try:
+        splits = list(json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8"))["splits"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"dataset_name = {dataset!r}: {folder / 'dataset_dict.json'} cannot be read ({exc}); "
+                "run 01_data again to rewrite the set."]
+    if split not in splits:
+        return [f"split = {split!r}: the data set {dataset!r} has the splits "
+                f"{', '.join(repr(s) for s in splits)}; set split to one of them."]
+    return []
 
 
 def _model_family(model_name: str, trust_remote_code: bool) -> tuple[str, str]:

@@ -378,8 +378,30 @@ def test_no_overwrite_without_flag(tmp_path):
 
 
 def test_load_processed_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="prepare_dataset"):
+    with pytest.raises(FileNotFoundError, match="'nothing'.*there are none yet.*run 01_data"):
         load_processed("nothing", tmp_path)
+    for name in ("set-b", "set-a"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dataset_dict.json").write_text("{}")
+    (tmp_path / "not-a-set").mkdir()
+    with pytest.raises(FileNotFoundError, match="'nothing'.*the processed sets are 'set-a', 'set-b' in"):
+        load_processed("nothing", tmp_path)
+
+
+def test_rejected_csv_cells_never_run_as_formulas(tmp_path):
+    """A rejected row's user text (here the image name) is written neutralised and reads back exactly."""
+    from inkwell.csvsafe import read_csv_rows
+
+    d = tmp_path / "in"
+    simple_set(d, n=6)
+    names = ['=HYPERLINK("http://x")', "@a.png", "'plain.png"]
+    with open(d / "labels.csv", "a", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([(name, "gone") for name in names])
+    run(d / "labels.csv", tmp_path)
+    raw = (tmp_path / "out" / "ds" / "rejected.csv").read_text(encoding="utf-8")
+    assert "\"'=HYPERLINK(\"\"http://x\"\")\"" in raw and ",'@a.png," in raw and ",''plain.png," in raw
+    rows = read_csv_rows(tmp_path / "out" / "ds" / "rejected.csv")
+    assert [r["image"] for r in rows] == names and rows[0]["line"] == "8"
 
 
 def test_parallel_path_matches_serial(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import helpers
 from inkwell.evaluate import (
     BootstrapResult,
     LineScore,
@@ -14,6 +15,7 @@ from inkwell.evaluate import (
     evaluate_systems,
     normalize_text,
     paired_bootstrap,
+    read_comparison,
     save_evaluation,
     score_lines,
     system_metrics,
@@ -247,18 +249,62 @@ def test_save_evaluation_writes_and_refuses_overwrite(tmp_path):
         save_evaluation(ev, out)
 
 
-def test_update_comparison_grows_and_replaces(tmp_path):
+def test_update_comparison_appends_and_replaces_only_its_own_evaluation(tmp_path):
     table = tmp_path / "sub" / "comparison.csv"
     ev = evaluate_systems(IDS, REFS, {k: PREDS[k] for k in ["base", "tuned"]}, n_resamples=50)
-    t1 = update_comparison(ev, table, "mine", "test")
+    t1 = update_comparison(ev, table, "mine", "test", base_model="org/base", evaluation_name="mine-test-1")
     assert len(t1) == 2
-    t2 = update_comparison(ev, table, "mine", "val")
+    assert list(t1.columns[:5]) == ["dataset", "split", "system", "base_model", "n_lines"]
+    assert list(t1.columns[-2:]) == ["evaluation", "created"] and set(t1["base_model"]) == {"org/base"}
+    t2 = update_comparison(ev, table, "mine", "val", base_model="org/base", evaluation_name="mine-val-1")
     assert len(t2) == 4
     better = evaluate_systems(IDS, REFS, {"tuned": REFS}, n_resamples=50)
-    t3 = update_comparison(better, table, "mine", "test")
-    assert len(t3) == 4
-    row = t3[(t3.system == "tuned") & (t3.split == "test")]
-    assert row["cer"].item() == 0.0
-    assert list(t3["system"]) == ["base", "tuned", "base", "tuned"]  # replaced in place
-    reread = pd.read_csv(table)
-    assert len(reread) == 4 and {"dataset", "split", "system", "cer", "wer"} <= set(reread.columns)
+    # same dataset, split and system from another evaluation: appended, the earlier row is kept
+    t3 = update_comparison(better, table, "mine", "test", base_model="org/other", evaluation_name="mine-test-2")
+    assert len(t3) == 5 and list(t3["evaluation"]) == ["mine-test-1"] * 2 + ["mine-val-1"] * 2 + ["mine-test-2"]
+    tuned_test = t3[(t3.system == "tuned") & (t3.split == "test")]
+    assert tuned_test["cer"].tolist() == [pytest.approx(1 / 21), 0.0]
+    # the same evaluation written again replaces its own row, in place
+    t4 = update_comparison(better, table, "mine", "test", base_model="org/base", evaluation_name="mine-test-1")
+    assert len(t4) == 5 and list(t4["system"]) == ["base", "tuned", "base", "tuned", "tuned"]
+    assert t4["cer"].iloc[1] == 0.0 and t4["base_model"].iloc[1] == "org/base"
+    reread = read_comparison(table)
+    assert len(reread) == 5 and {"dataset", "split", "system", "cer", "wer", "evaluation", "created"} <= set(reread.columns)
+    assert reread["created"].str.match(r"\d{4}-\d\d-\d\dT").all()
+    with pytest.raises(ValueError, match="evaluation_name = ''"):
+        update_comparison(ev, table, "mine", "test", base_model="org/base", evaluation_name="")
+
+
+def test_old_comparison_table_still_loads_and_grows(tmp_path):
+    table = tmp_path / "comparison.csv"
+    table.write_text("dataset,split,system,n_lines,cer,wer\nmine,test,base,3,0.5,0.6\n", encoding="utf-8")
+    old = read_comparison(table)
+    assert old[["base_model", "evaluation", "created"]].iloc[0].tolist() == ["", "", ""]
+    ev = evaluate_systems(IDS, REFS, {"base": PREDS["base"]}, n_resamples=50)
+    grown = update_comparison(ev, table, "mine", "test", base_model="org/base", evaluation_name="e2")
+    assert len(grown) == 2 and grown["cer"].iloc[0] == 0.5 and grown["evaluation"].tolist() == ["", "e2"]
+
+
+def test_predictions_and_comparison_never_hold_formulas(tmp_path):
+    """Texts that a spreadsheet would run are written with a leading quote and read back exactly."""
+    refs = ['=HYPERLINK("http://x")', "+1", "-", "@a", "'=x", "'plain", "-5 degrees"]
+    preds = ["=1+1", "\tx", "\rx", "@a", "'=x", "plain", "-5"]
+    ids = [f"l{i}" for i in range(len(refs))]
+    ev = evaluate_systems(ids, refs, {"=base": preds, "-tuned": refs}, n_resamples=20)
+    paths = save_evaluation(ev, tmp_path / "e")
+    raw = paths["predictions"].read_text(encoding="utf-8")
+    assert '"\'=HYPERLINK(""http://x"")"' in raw and ",'+1," in raw and ",''plain," in raw and ",'-5 degrees," in raw
+    assert ",'=base," in raw and ",'-tuned," in raw
+    back = helpers.read_predictions(tmp_path / "e")  # the folder, or its predictions.csv
+    assert back["reference"].tolist() == refs * 2
+    assert back["prediction"].tolist() == ["=1+1", "x", "x", "@a", "'=x", "plain", "-5", *refs]  # outer spaces stripped when scored
+    assert back["system"].tolist() == ["=base"] * 7 + ["-tuned"] * 7 and back["cer"].dtype == float
+    table = tmp_path / "comparison.csv"
+    update_comparison(ev, table, "=data", "test", base_model="@org/base", evaluation_name="-e")
+    assert table.read_text(encoding="utf-8").splitlines()[1].startswith("'=data,test,'=base,'@org/base,7,")
+    again = update_comparison(ev, table, "=data", "test", base_model="@org/base", evaluation_name="-e")
+    assert again["system"].tolist() == ["=base", "-tuned"] and again["evaluation"].tolist() == ["-e", "-e"]
+    assert read_comparison(table)["dataset"].tolist() == ["=data", "=data"]
+    assert helpers.read_predictions(paths["predictions"]).equals(back)
+    with pytest.raises(FileNotFoundError, match="predictions.csv"):
+        helpers.read_predictions(tmp_path / "nowhere")

@@ -20,8 +20,21 @@ def test_choose_backend_without_gpu_says_why() -> None:
 
 
 def test_missing_local_model_is_a_clear_error(home: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="quickstart"):
+    with pytest.raises(FileNotFoundError, match="model_name = 'data/models/does-not-exist': model folder .* does not "
+                                                 "exist. Check the path.*quickstart"):
         load_model("data/models/does-not-exist")
+
+
+def test_unreachable_hub_id_names_the_id_offline_mode_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as refused:
+        load_model("someone/not-a-model")
+    message = str(refused.value)
+    assert "model_name = 'someone/not-a-model'" in message
+    assert "Offline mode is on (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1)" in message
+    assert "check the spelling" in message and "network access" in message and "local folder" in message
+    assert isinstance(refused.value.__cause__, OSError)  # the library's own error is kept
 
 
 def test_tiny_model_round_trips(tiny_model: Path) -> None:
@@ -142,3 +155,32 @@ def test_adapter_reload_is_exact_and_a_misplaced_tensor_stops(tiny_qwen25: Path,
     save_file({k: v for k, v in saved.items() if k != key}, str(incomplete / "adapter_model.safetensors"))
     with pytest.raises(RuntimeError, match="incomplete"):
         load_adapter(load_model(str(tiny_qwen25)), incomplete)
+
+
+def test_damaged_adapter_files_name_the_file_and_the_run(tiny_qwen25: Path, tmp_path: Path) -> None:
+    """A half-written safetensors file or a broken adapter_config.json stops with the file, the run and the fix."""
+    import shutil
+
+    from inkwell.model import DamagedRunError, LoraSettings, add_lora, load_adapter
+
+    good = tmp_path / "good-run"
+    add_lora(load_model(str(tiny_qwen25)), LoraSettings(seed=1)).model.save_pretrained(str(good))
+    base = load_model(str(tiny_qwen25))
+    weights = (good / "adapter_model.safetensors").read_bytes()
+    cases = {
+        "truncated": ("adapter_model.safetensors", weights[: len(weights) // 2]),
+        "garbage": ("adapter_model.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00not a header"),
+        "empty": ("adapter_model.safetensors", b""),
+        "config": ("adapter_config.json", b'{"r": 16, "lora_alpha"'),
+        "config-list": ("adapter_config.json", b"[1, 2]"),
+    }
+    for name, (file, content) in cases.items():
+        run = tmp_path / f"run-{name}"
+        shutil.copytree(good, run)
+        (run / file).write_bytes(content)
+        with pytest.raises(DamagedRunError) as refused:
+            load_adapter(base, run)
+        message = str(refused.value)
+        assert f"The run run-{name} is damaged" in message and str(run / file) in message, name
+        assert "Train the run again" in message and f"delete the folder {run}" in message
+    assert load_adapter(base, good).model.active_adapter == "good-run"

@@ -43,12 +43,14 @@ def test_display_helpers(tmp_path):
     freqs = char_frequencies(dsd, top=3)
     assert freqs[:3] == [(" ", 9), ("$", 9), ("a", 9)]  # l0 is rejected (conflict), 9 rows left
     summary = rejected_summary_html(report)
-    assert "<table>" in summary and "corrupt_image" in summary and "conflict" in summary
+    assert "<table" in summary and "corrupt_image" in summary and "conflict" in summary
     thumbs = rejected_thumbnails_html(report)
     assert "x&lt;y&gt;.png" in thumbs and "<y>" not in thumbs
     assert thumbs.count("data:image/png;base64,") == 2  # the two conflicting copies of l0.png
     assert "labels.csv:12" in thumbs
-    assert rejected_summary_html(DataReport(tmp_path, "table", 0, 0, 0, 0, {}, {}, "", {}, [])).startswith("<p>")
+    nothing = DataReport(tmp_path, "table", 0, 0, 0, 0, {}, {}, "", {}, [])
+    assert rejected_summary_html(nothing).startswith("<p>No rows")
+    assert rejected_thumbnails_html(nothing) == ""  # said once, by the summary
 
 
 # ---------------------------------------------------------------------------
@@ -170,3 +172,19 @@ def test_focus_defaults_to_the_newest_adapter_evaluated():
     assert ev.focus_system("baseline") == "baseline"
     with pytest.raises(ValueError, match="choose one of"):
         ev.focus_system("base-typo")
+
+
+def test_comparison_view_keeps_every_evaluation_newest_first(tmp_path):
+    """Two evaluations of one split stay two sets of rows; another base or line count never replaces a row."""
+    from inkwell.evaluate import update_comparison
+    from inkwell.render import comparison_html
+
+    ev, _ = sample_evaluation()
+    path = tmp_path / "comparison.csv"
+    update_comparison(ev, path, "set", "test", base_model="model-a", evaluation_name="set-test-1")
+    table = update_comparison(ev, path, "set", "test", base_model="model-b", evaluation_name="set-test-2")
+    update_comparison(ev, path, "other", "test", base_model="model-a", evaluation_name="other-test-1")
+    view = comparison_html(table, "set", "test")
+    assert "2 evaluation(s) of set / test" in view
+    assert view.index("set-test-2") < view.index("set-test-1") and "model-a" in view and "model-b" in view
+    assert f"{ev.metrics['finetuned'].cer:.1%}" in view

@@ -51,3 +51,34 @@ def test_run_record_round_trips_and_reads_old_files(tmp_path: Path) -> None:
     assert base_model_of([tmp_path / "old"]) == "data/models/tiny"
     with pytest.raises(FileNotFoundError, match="run.json"):
         RunInfo.load(tmp_path / "missing")
+
+
+def _run_on(folder: Path, base: str) -> Path:
+    folder.mkdir(parents=True)
+    RunInfo(run_name=folder.name, base_model=base, family="qwen2_5_vl", backend="transformers",
+            quantized_4bit=False, device="cpu", parameters={}, metrics={}).save(folder)
+    return folder
+
+
+def test_base_model_of_resolves_folders_and_refuses_a_different_base(home: Path, tmp_path: Path) -> None:
+    (home / "models" / "bm-tiny").mkdir(parents=True, exist_ok=True)
+    relative = _run_on(tmp_path / "rel", "models/bm-tiny")
+    absolute = _run_on(tmp_path / "abs", str(home / "models" / "bm-tiny"))
+    assert base_model_of([relative, absolute]) == "models/bm-tiny"  # one folder, recorded two ways
+    assert base_model_of([relative], str(home / "models" / "bm-tiny")) == str(home / "models" / "bm-tiny")
+    assert base_model_of([absolute], "./models/bm-tiny") == "./models/bm-tiny"
+    with pytest.raises(ValueError) as refused:
+        base_model_of([relative, absolute], "org/other-model")
+    message = str(refused.value)
+    assert "'org/other-model'" in message and "'models/bm-tiny'" in message and "'rel'" in message
+    assert "Leave model_name empty" in message and "pick adapters trained on 'org/other-model'" in message
+    hub = _run_on(tmp_path / "hub", "org/base-model")
+    assert base_model_of([hub], "org/base-model") == "org/base-model"
+    with pytest.raises(ValueError, match="'org/Base-Model'.*run 'hub'.*'org/base-model'"):
+        base_model_of([hub], "org/Base-Model")  # hub ids compare as written
+    with pytest.raises(ValueError) as mixed:
+        base_model_of([relative, hub])
+    assert "rel: 'models/bm-tiny'" in str(mixed.value) and "hub: 'org/base-model'" in str(mixed.value)
+    assert base_model_of([], "org/anything") == "org/anything"
+    with pytest.raises(ValueError, match="no model_name"):
+        base_model_of([])

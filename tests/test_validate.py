@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from inkwell.validate import ParameterError, check_finetune_parameters
+from inkwell.validate import ParameterError, check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 
 
 @pytest.fixture()
@@ -64,3 +64,68 @@ def test_remote_code_model_is_refused_before_loading(good: dict, home: Path) -> 
     with pytest.raises(ParameterError, match="trust_remote_code = False: .*runs that Python code"):
         check_finetune_parameters({**good, "model_name": str(folder)})
     assert check_finetune_parameters({**good, "model_name": str(folder), "trust_remote_code": True}) == "dots_ocr"
+
+
+@pytest.fixture()
+def evaluate_good(home: Path) -> dict:
+    processed = home / "data" / "processed" / "eval-set"
+    processed.mkdir(parents=True, exist_ok=True)
+    (processed / "dataset_dict.json").write_text('{"splits": ["train", "validation", "test"]}')
+    return {"dataset_name": "eval-set", "split": "test", "adapters": "all", "include_base": True, "model_name": "",
+            "backend": "auto", "load_in_4bit": True, "batch_size": 8, "max_lines": 0, "n_bootstrap": 1000,
+            "show_samples": 12, "baselines": ["ppocr"], "focus": ""}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("split", "dev", "split = 'dev': the data set 'eval-set' has the splits 'train', 'validation', 'test'"),
+        ("max_lines", -1, "max_lines = -1: must be an integer >= 0 (0: all lines of the split)"),
+        ("batch_size", 0, "batch_size = 0: must be an integer from 1 to 4096"),
+        ("batch_size", 2.5, "batch_size = 2.5: must be an integer from 1 to 4096"),
+        ("batch_size", "8", "batch_size = '8': must be an integer"),
+        ("n_bootstrap", 0, "n_bootstrap = 0: must be an integer from 1"),
+        ("backend", "gpu", "backend = 'gpu': must be one of 'auto', 'unsloth', 'transformers'"),
+        ("adapters", ["no-such-run"], "adapters = ['no-such-run']: No finished run 'no-such-run'"),
+        ("adapters", 3, 'adapters = 3: must be "all", a run name, or a list of run names'),
+        ("dataset_name", "nope", "dataset_name = 'nope': no processed data set"),
+        ("baselines", ["tesseract"], "baselines = ['tesseract']: must be a list of classic-OCR systems from ['ppocr']"),
+        ("baselines", "ppocr", "baselines = 'ppocr': must be a list"),
+        ("focus", 1, "focus = 1: must be a system name"),
+    ],
+)
+def test_evaluate_parameters_name_value_and_range(evaluate_good: dict, name: str, value: object, words: str,
+                                                  home: Path) -> None:
+    check_evaluate_parameters(evaluate_good)
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    with pytest.raises(ParameterError) as refused:
+        check_evaluate_parameters({**evaluate_good, name: value})
+    assert words in str(refused.value) and str(refused.value).startswith("03_evaluate cannot start")
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before  # nothing written
+
+
+def test_unknown_adapter_names_the_runs_there_are(evaluate_good: dict, tmp_path: Path) -> None:
+    run = tmp_path / "val-run"  # a private adapters folder: the session's own runs stay as they are
+    run.mkdir()
+    (run / "adapter_config.json").write_text("{}")
+    (run / "run.json").write_text("{}")
+    check_evaluate_parameters({**evaluate_good, "adapters": ["val-run"]}, adapters_root=str(tmp_path))
+    with pytest.raises(ParameterError, match=r"'val-rnu'.*finished runs: val-run\).*\"all\""):
+        check_evaluate_parameters({**evaluate_good, "adapters": "val-rnu"}, adapters_root=str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("max_images", -2, "max_images = -2: must be an integer >= 0 (0: every image of the folder)"),
+        ("max_new_tokens", 0, "max_new_tokens = 0: must be an integer from 1 to 32768"),
+        ("load_in_4bit", "no", "load_in_4bit = 'no': must be True or False"),
+    ],
+)
+def test_demo_parameters_name_value_and_range(name: str, value: object, words: str) -> None:
+    good = {"model_name": "", "adapter": "", "inputs": "data/raw/synthetic/images", "max_images": 8,
+            "backend": "auto", "load_in_4bit": True, "max_new_tokens": 128}
+    check_demo_parameters(good)
+    with pytest.raises(ParameterError, match="04_demo cannot start") as refused:
+        check_demo_parameters({**good, name: value})
+    assert words in str(refused.value)
