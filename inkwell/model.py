@@ -7,15 +7,18 @@ functions that use them: they are heavy, and ``import unsloth`` fails without a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
 from inkwell.paths import project_path
+from inkwell.progress import bar_class
 
 __all__ = [
     "BACKENDS",
@@ -25,6 +28,7 @@ __all__ = [
     "add_lora",
     "choose_backend",
     "compute_dtype",
+    "library_bars",
     "load_adapter",
     "load_model",
     "model_family",
@@ -173,12 +177,13 @@ def load_model(
         extra["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
         if trust_remote_code:
             extra["trust_remote_code"] = True
-        model, processor = FastVisionModel.from_pretrained(
-            source,
-            load_in_4bit=use_4bit,
-            use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
-            **extra,
-        )
+        with library_bars():
+            model, processor = FastVisionModel.from_pretrained(
+                source,
+                load_in_4bit=use_4bit,
+                use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
+                **extra,
+            )
         device = "cuda"
     else:
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -193,11 +198,37 @@ def load_model(
         else:
             device = "cpu"
             kwargs["dtype"] = torch.float32
-        model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
+        with library_bars():
+            model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
         processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
     if family.processor_class and type(processor).__name__ != family.processor_class:
         processor = getattr(transformers, family.processor_class).from_pretrained(source)
     return LoadedModel(model, processor, family, chosen, reason, use_4bit, model_name, device, trust_remote_code)
+
+
+@contextlib.contextmanager
+def library_bars() -> Iterator[None]:
+    """Inside the block, transformers' own bars ("Loading weights") are Inkwell's :func:`~inkwell.progress.bar_class`.
+
+    In a notebook they then leave one line of text behind instead of a widget that
+    a saved notebook shows frozen at ``0/N``. transformers' switch for its bars
+    (``transformers.utils.logging.disable_progress_bar``) is respected.
+    """
+    from transformers.utils import logging as hf_logging  # heavy: loaded on use
+
+    set_hook = getattr(hf_logging, "set_tqdm_hook", None)  # transformers >= 5
+    if set_hook is None:
+        yield
+        return
+
+    def hook(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return bar_class()(*args, **kwargs) if hf_logging.is_progress_bar_enabled() else factory(*args, **kwargs)
+
+    previous = set_hook(hook)
+    try:
+        yield
+    finally:
+        set_hook(previous)
 
 
 def model_family(model_name: str, trust_remote_code: bool = False) -> str:
