@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
 from inkwell.paths import project_path
 from inkwell.progress import bar_class
+from inkwell.quiet import quiet_known_warnings
 
 __all__ = [
     "BACKENDS",
@@ -158,6 +159,7 @@ def load_model(
         PermissionError: The model needs its own code and ``trust_remote_code`` is off.
         ValueError: The model type is not supported (the message names the closest one).
     """
+    quiet_known_warnings()
     import torch  # heavy: loaded on use
     import transformers  # heavy: loaded on use
 
@@ -357,6 +359,7 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
     Returns:
         The same :class:`LoadedModel`, whose ``model`` is now a PEFT model.
     """
+    quiet_known_warnings()
     target = lora.target_regex(loaded.family)
     if loaded.backend == "unsloth":
         from unsloth import FastVisionModel  # needs a GPU
@@ -400,6 +403,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
     Raises:
         FileNotFoundError: The folder holds no ``adapter_config.json``.
     """
+    quiet_known_warnings()
     from peft import PeftModel  # heavy: loaded on use
 
     path = project_path(adapter_dir)

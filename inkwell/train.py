@@ -23,6 +23,7 @@ from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
 from inkwell.progress import progress_bar
 from inkwell.prompt import ImageLimits, LineCollator
+from inkwell.quiet import quiet_known_warnings
 from inkwell.runs import DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso
 
 __all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
@@ -266,6 +267,7 @@ def train_adapter(
     Returns:
         A :class:`TrainResult`.
     """
+    quiet_known_warnings()
     import torch  # heavy: loaded on use
     from trl import SFTConfig  # heavy: loaded on use
 
