@@ -7,6 +7,7 @@ reason and a fix; lines of one page (or writer) never straddle two splits.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import math
@@ -16,6 +17,7 @@ import random
 import sys
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -23,7 +25,6 @@ from pathlib import Path
 
 import datasets
 from PIL import Image, ImageOps
-from tqdm.auto import tqdm
 
 from inkwell.csvsafe import neutralise_row
 from inkwell.families import strictest_aspect_ratio
@@ -31,6 +32,7 @@ from inkwell.formats import DataFormatError, RawRow, Rejection, read_rows
 from inkwell.formats.base import ReadLog
 from inkwell.images import MAX_IMAGE_PIXELS, exif_orientation, open_checked, png_bytes, to_rgb
 from inkwell.paths import atomic_folder, project_path, write_json
+from inkwell.progress import progress_bar
 
 __all__ = [
     "DataReport",
@@ -265,7 +267,7 @@ def _validate_images(rows: list[RawRow], min_side: int, max_pixels: int, max_asp
     """Validate every row's image, in parallel for many files; results are in row order."""
     results: list[ImageCheck | None] = [None] * len(rows)
     file_idx = [i for i, r in enumerate(rows) if isinstance(r.resolved, Path)]
-    bar = tqdm(total=len(rows), desc="Checking images", disable=not progress, unit="img")
+    bar = progress_bar(len(rows), "checking images", "image", disable=not progress)
     try:
         workers = min(os.cpu_count() or 1, 4)
         if len(file_idx) >= PARALLEL_MIN_FILES and workers >= 2:
@@ -404,7 +406,8 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         min_side: Smallest allowed image side in pixels.
         max_image_pixels: Largest allowed width*height, checked from the header before decoding.
         overwrite: Replace an existing dataset of the same name.
-        progress: Show progress bars.
+        progress: Show a bar while images are checked (datasets' own bars stay off: a saved notebook
+            would show them frozen at 0/N).
 
     Returns:
         The report (also written to ``report.json``).
@@ -481,29 +484,34 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
                         rejected=sorted(log.rejected, key=lambda x: (x.source, x.line)),
                         notes=notes, images_root=read.images_root)
     dsd = datasets.DatasetDict({s: datasets.Dataset.from_dict(columns[s], features=_FEATURES) for s in SPLITS})
-    _save(dsd, report, target, overwrite, progress)
+    _save(dsd, report, target, overwrite)
     return report
 
 
-def _save(dsd: datasets.DatasetDict, report: DataReport, target: Path, overwrite: bool, progress: bool) -> None:
+def _save(dsd: datasets.DatasetDict, report: DataReport, target: Path, overwrite: bool) -> None:
     """Write the dataset, report.json and rejected.csv together: all of them, or nothing."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _without_datasets_bars(), atomic_folder(target, overwrite=overwrite) as tmp:
+        # explicit shard counts: datasets cannot estimate the size of an empty split
+        num_shards = {name: max(1, math.ceil(split.data.nbytes / _SHARD_BYTES)) for name, split in dsd.items()}
+        dsd.save_to_disk(str(tmp), num_shards=num_shards)
+        write_json(tmp / "report.json", report.to_dict())
+        with open(tmp / "rejected.csv", "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["source", "line", "image", "reason", "fix"])
+            for r in report.rejected:
+                writer.writerow(neutralise_row([r.source, r.line, r.image, r.reason, r.fix]))
+
+
+@contextlib.contextmanager
+def _without_datasets_bars() -> Iterator[None]:
+    """datasets' own bars off inside the block (they cannot leave a final line in a saved notebook), then as before."""
     was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     try:
-        if not progress:
-            datasets.disable_progress_bars()
-        with atomic_folder(target, overwrite=overwrite) as tmp:
-            # explicit shard counts: datasets cannot estimate the size of an empty split
-            num_shards = {name: max(1, math.ceil(split.data.nbytes / _SHARD_BYTES)) for name, split in dsd.items()}
-            dsd.save_to_disk(str(tmp), num_shards=num_shards)
-            write_json(tmp / "report.json", report.to_dict())
-            with open(tmp / "rejected.csv", "w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["source", "line", "image", "reason", "fix"])
-                for r in report.rejected:
-                    writer.writerow(neutralise_row([r.source, r.line, r.image, r.reason, r.fix]))
+        yield
     finally:
-        if was_enabled and not progress:
+        if was_enabled:
             datasets.enable_progress_bars()
 
 
@@ -528,7 +536,8 @@ def load_processed(dataset_name: str, output_root: str | Path = "data/processed"
             f"dataset_name = {dataset_name!r}: no processed data set at {path} ({sets} in "
             f"{project_path(output_root)}). Pick one of them, or run 01_data with dataset_name = "
             f"{dataset_name!r} first.")
-    dsd = datasets.load_from_disk(str(path))
+    with _without_datasets_bars():
+        dsd = datasets.load_from_disk(str(path))
     if not isinstance(dsd, datasets.DatasetDict):  # pragma: no cover - prepare_dataset always writes a dict
         raise DataFormatError(f"{path}: expected a DatasetDict with train/validation/test splits.")
     return dsd

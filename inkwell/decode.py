@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-from tqdm.auto import tqdm
 
 from inkwell.model import LoadedModel
+from inkwell.progress import progress_bar
 from inkwell.prompt import ImageLimits, prepare_image, prompt_text
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -80,6 +80,7 @@ def predict_lines(
     max_new_tokens: int = 128,
     repetition_guard: bool = True,
     progress: bool = True,
+    desc: str = "decoding",
 ) -> list[Prediction]:
     """Transcribe line images with greedy decoding, in batches.
 
@@ -97,6 +98,7 @@ def predict_lines(
         max_new_tokens: Hard limit on answer length (see :func:`max_new_tokens_for`).
         repetition_guard: Stop a line early when it loops on a repeated unit.
         progress: Show a progress bar.
+        desc: The bar's name, e.g. ``"decoding base"`` or ``"decoding <run name>"`` when several systems run.
 
     Returns:
         One :class:`Prediction` per image, in order.
@@ -116,8 +118,8 @@ def predict_lines(
     prompt = prompt_text(processor, family)
     eos = tok.convert_tokens_to_ids(family.end_of_turn)
     results: list[Prediction] = []
+    bar = progress_bar(len(images), desc, "line", disable=not progress)
     try:
-        bar = tqdm(total=len(images), desc="decoding", unit="line", disable=not progress)
         for start in range(0, len(images), batch_size):
             chunk = [prepare_image(im, family, limits) for im in images[start : start + batch_size]]
             enc = processor(text=[prompt] * len(chunk), images=chunk, padding=True, return_tensors="pt")
@@ -143,8 +145,8 @@ def predict_lines(
                 hit_limit = not ended and len(row) >= max_new_tokens
                 results.append(Prediction(text, stopped_by_guard=looped, hit_limit=hit_limit))
             bar.update(len(chunk))
-        bar.close()
     finally:
+        bar.close()  # an interrupted run leaves "stopped at n/N lines"
         tok.padding_side = old_side
     return results
 

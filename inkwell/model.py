@@ -7,19 +7,21 @@ functions that use them: they are heavy, and ``import unsloth`` fails without a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
 from inkwell.paths import project_path
+from inkwell.progress import bar_class
+from inkwell.quiet import quiet_known_warnings
 
 __all__ = [
     "BACKENDS",
@@ -30,6 +32,7 @@ __all__ = [
     "add_lora",
     "choose_backend",
     "compute_dtype",
+    "library_bars",
     "load_adapter",
     "load_model",
     "model_family",
@@ -166,6 +169,7 @@ def load_model(
         PermissionError: The model needs its own code and ``trust_remote_code`` is off.
         ValueError: The model type is not supported (the message names the closest one).
     """
+    quiet_known_warnings()
     source = model_source(model_name)
     config = _config_dict(source, model_name)
     family = _checked_family(config, model_name, trust_remote_code)
@@ -196,12 +200,13 @@ def _load_weights(source: str, config: dict[str, Any], family: FamilySettings, c
         extra["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
         if trust_remote_code:
             extra["trust_remote_code"] = True
-        model, processor = FastVisionModel.from_pretrained(
-            source,
-            load_in_4bit=use_4bit,
-            use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
-            **extra,
-        )
+        with library_bars():
+            model, processor = FastVisionModel.from_pretrained(
+                source,
+                load_in_4bit=use_4bit,
+                use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
+                **extra,
+            )
         device = "cuda"
     else:
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -216,11 +221,37 @@ def _load_weights(source: str, config: dict[str, Any], family: FamilySettings, c
         else:
             device = "cpu"
             kwargs["dtype"] = torch.float32
-        model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
+        with library_bars():
+            model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
         processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
     if family.processor_class and type(processor).__name__ != family.processor_class:
         processor = getattr(transformers, family.processor_class).from_pretrained(source)
     return model, processor, device, use_4bit, reason
+
+
+@contextlib.contextmanager
+def library_bars() -> Iterator[None]:
+    """Inside the block, transformers' own bars ("Loading weights") are Inkwell's :func:`~inkwell.progress.bar_class`.
+
+    In a notebook they then leave one line of text behind instead of a widget that
+    a saved notebook shows frozen at ``0/N``. transformers' switch for its bars
+    (``transformers.utils.logging.disable_progress_bar``) is respected.
+    """
+    from transformers.utils import logging as hf_logging  # heavy: loaded on use
+
+    set_hook = getattr(hf_logging, "set_tqdm_hook", None)  # transformers >= 5
+    if set_hook is None:
+        yield
+        return
+
+    def hook(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return bar_class()(*args, **kwargs) if hf_logging.is_progress_bar_enabled() else factory(*args, **kwargs)
+
+    previous = set_hook(hook)
+    try:
+        yield
+    finally:
+        set_hook(previous)
 
 
 def model_family(model_name: str, trust_remote_code: bool = False) -> str:
@@ -266,7 +297,7 @@ def _offline_state() -> str:
     return "Offline mode is off (neither HF_HUB_OFFLINE nor TRANSFORMERS_OFFLINE is set), so the hub was asked."
 
 
-@contextmanager
+@contextlib.contextmanager
 def _unreachable(model_name: str, source: str) -> Iterator[None]:
     """Turn a hub or file error while reading ``model_name`` into one that says why and what to do.
 
@@ -392,6 +423,7 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
     Returns:
         The same :class:`LoadedModel`, whose ``model`` is now a PEFT model.
     """
+    quiet_known_warnings()
     target = lora.target_regex(loaded.family)
     if loaded.backend == "unsloth":
         from unsloth import FastVisionModel  # needs a GPU
@@ -436,6 +468,7 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | os.PathLike[str]) -> Lo
         FileNotFoundError: The folder holds no ``adapter_config.json``.
         DamagedRunError: ``adapter_config.json`` or ``adapter_model.safetensors`` cannot be read.
     """
+    quiet_known_warnings()
     from peft import PeftModel  # heavy: loaded on use
 
     path = project_path(adapter_dir)

@@ -24,6 +24,7 @@ from inkwell.families import FamilySettings, family_for_model_type
 from inkwell.model import LoraSettings, model_source
 from inkwell.prompt import ImageLimits
 from inkwell.published import published_for_name
+from inkwell.quiet import quiet_known_warnings
 from inkwell.tiny import model_config
 from inkwell.train import TrainSettings
 
@@ -196,6 +197,7 @@ class ModelFootprint:
 
 def footprint_from_config(config: Any, lora: LoraSettings, *, name: str, source: str) -> ModelFootprint:
     """Count a model's parameters on PyTorch's meta device (no memory, no weights) from its config."""
+    quiet_known_warnings()
     import torch  # heavy: loaded on use
     import transformers  # heavy: loaded on use
 

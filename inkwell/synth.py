@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-from tqdm.auto import tqdm
 
 from inkwell.paths import atomic_folder, project_path
+from inkwell.progress import progress_bar
 
 __all__ = [
     "DEMO_PHRASES",
@@ -235,7 +235,7 @@ def make_synthetic_lines(
         with open(tmp / "labels.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["image", "text", "page"])
-            for i in tqdm(range(n_lines), desc="rendering", unit="line", disable=not progress):
+            for i in progress_bar(n_lines, "rendering", "line", disable=not progress, iterable=range(n_lines)):
                 if not order:
                     order = list(phrases)
                     rng.shuffle(order)

@@ -18,6 +18,7 @@ from typing import Any
 from inkwell.families import FAMILIES
 from inkwell.paths import atomic_folder, project_path
 from inkwell.published import PUBLISHED
+from inkwell.quiet import quiet_known_warnings
 from inkwell.tiny_recipes import RECIPES, model_config, qwen_processor, qwen_tokenizer, tiny_charset
 
 __all__ = ["build_published_model", "build_tiny_model", "model_config", "tiny_charset"]
@@ -121,6 +122,7 @@ def _write_checkpoint(
     dtype: str,
 ) -> Path:
     """Create the random model from ``config`` and save it with its processor to ``out`` atomically."""
+    quiet_known_warnings()
     import torch  # heavy: only when building
     import transformers  # heavy: loaded on use
 

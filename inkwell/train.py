@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from tqdm.auto import tqdm
 
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
+from inkwell.progress import progress_bar
 from inkwell.prompt import ImageLimits, LineCollator
+from inkwell.quiet import quiet_known_warnings
 from inkwell.runs import DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso
 
 __all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
@@ -196,14 +197,14 @@ def _trainer_class() -> type:
 
 
 def _use_loss_bar(trainer: Any) -> None:
-    """Replace the trainer's progress output by one tqdm bar that shows the latest loss."""
+    """Replace the trainer's progress output by one bar with the latest loss (a final line stays in a notebook)."""
     from transformers import PrinterCallback, TrainerCallback  # heavy: loaded on use
 
     class _LossBar(TrainerCallback):
         bar: Any = None
 
         def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            self.bar = tqdm(total=state.max_steps, desc="training", unit="step")
+            self.bar = progress_bar(state.max_steps, "training", "step", initial=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             self.bar.update(state.global_step - self.bar.n)
@@ -266,6 +267,7 @@ def train_adapter(
     Returns:
         A :class:`TrainResult`.
     """
+    quiet_known_warnings()
     import torch  # heavy: loaded on use
     from trl import SFTConfig  # heavy: loaded on use
 

@@ -213,13 +213,13 @@ def predict_systems(
     out: dict[str, list[Prediction]] = {}
     if include_base:  # with the image limits of the first run, so the base sees what the adapters see
         out["base"] = predict_lines(loaded, images, limits=_limits_of(runs[0] if runs else None),
-                                    max_new_tokens=limit, batch_size=batch_size)
+                                    max_new_tokens=limit, batch_size=batch_size, desc="decoding base")
     for name in baselines:
         out[name] = read_baseline(name, images)
     for run in runs:
         load_adapter(loaded, run)
         out[run.name] = predict_lines(loaded, images, limits=_limits_of(run), max_new_tokens=limit,
-                                      batch_size=batch_size)
+                                      batch_size=batch_size, desc=f"decoding {run.name}")
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,8 +16,11 @@ import papermill as pm
 import pytest
 
 import helpers
+from inkwell.quiet import KNOWN_MESSAGES
 
 NOTEBOOKS = helpers.PROJECT_ROOT / "notebooks"
+#: tqdm's text for a bar ("  0%|          | 0/48 [00:00<?, ?img/s]"), what a frozen widget bar shows without a kernel.
+TQDM_BAR = re.compile(r"\|\s*\d+/\d+ \[")
 
 
 def run(name: str, out_dir: Path, **parameters) -> nbformat.NotebookNode:
@@ -32,6 +36,21 @@ def outputs(nb: nbformat.NotebookNode, mime: str) -> str:
     return "\n".join(
         str(o.get("data", {}).get(mime, "")) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
+
+
+def assert_reads_without_kernel(nb: nbformat.NotebookNode, *final_lines: str) -> None:
+    """Every progress bar left its final line as text (no widget bar frozen at 0/N) and no known harmless noise."""
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                assert not TQDM_BAR.search(str(data.get("text/plain", ""))), f"widget progress bar left: {data}"
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                for known in KNOWN_MESSAGES:
+                    assert not re.search(known.pattern.lstrip("^"), o.text), f"{known.logger} noise: {o.text}"
+    text = outputs(nb, "text/plain")
+    for line in final_lines:
+        assert re.search(line, text), f"no final line {line!r} in\n{text}"
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -59,6 +78,7 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     assert all(report["split_sizes"][s] > 0 for s in ("train", "validation", "test"))
     assert next(csv.reader(open(processed / "rejected.csv", encoding="utf-8"))) == ["source", "line", "image", "reason", "fix"]
     assert "image/png" in str([o.get("data", {}).keys() for c in nb1.cells for o in c.get("outputs", [])])
+    assert_reads_without_kernel(nb1, r"checking images: 48/48 images in [\d.]+ s")
 
     # raw inputs are read, never written; an existing set is kept unless overwrite=True
     raw = home / "data" / "raw" / "synthetic"
@@ -76,6 +96,8 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     # one live figure (loss and validation CER), kept as a plain image in the executed notebook
     train_cell = next(c for c in nb2.cells if "LiveLossPlot" in c.source)
     assert sum("image/png" in o.get("data", {}) for o in train_cell.outputs) == 1
+    assert_reads_without_kernel(nb2, r"Loading weights: \d+/\d+ in ", r"training: 6/6 steps in .*, loss=\d",
+                                r"decoding: 4/4 lines in ")
     assert (first / "adapter_config.json").exists() and (first / "adapter_model.safetensors").exists()
     info = json.loads((first / "run.json").read_text(encoding="utf-8"))
     assert info["base_model"] == str(tiny_qwen25) and info["backend"] == "transformers"
@@ -109,6 +131,8 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     html = outputs(nb3, "text/html")
     assert "data:image/png;base64" in html and ("<del" in html or "<ins" in html or "CER" in html)
     assert "application/vnd.jupyter.widget-view+json" in str([o.get("data", {}).keys() for c in nb3.cells for o in c.get("outputs", [])])
+    assert_reads_without_kernel(nb3, r"decoding base: 8/8 lines in ", r"decoding nb: 8/8 lines in ",
+                                r"decoding nb-2: 8/8 lines in ")
     # every view centres on the newest adapter (nb-2): its own worst line opens the inline samples and the
     # inspector's static copy, which the saved notebook holds as plain HTML for reading without a kernel
     focus_cers = {r["id"]: float(r["cer"]) for r in rows if r["system"] == "nb-2"}
@@ -124,3 +148,4 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_images=2)
     demo = outputs(nb4, "text/html")
     assert demo.count("<img") == 2 and "recognised text" in demo
+    assert_reads_without_kernel(nb4, r"decoding: 2/2 lines in ")
