@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from inkwell.decode import Prediction
 from inkwell.images import to_rgb
+from inkwell.progress import progress_bar
 
 __all__ = [
     "BASELINES",
@@ -169,7 +169,7 @@ def read_baseline(
     reader = load_baseline(name, batch_size=batch_size)
     order = sorted(range(len(images)), key=lambda i: images[i].width / max(1, images[i].height))
     texts = [""] * len(images)
-    with tqdm(total=len(images), desc=name, unit="line", disable=not progress) as bar:
+    with progress_bar(len(images), desc=f"reading {name}", unit="line", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             for i, text in zip(chunk, reader([images[i] for i in chunk])):

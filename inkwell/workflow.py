@@ -151,7 +151,7 @@ def quick_validation(
     lines = take_lines(split, n_lines)
     refs = list(lines["text"])
     preds = predict_lines(loaded, list(lines["image"]), limits=settings.image_limits,
-                          max_new_tokens=max_new_tokens_for(loaded.processor, refs))
+                          max_new_tokens=max_new_tokens_for(loaded.processor, refs), desc="validation check")
     hyps = [p.text for p in preds]
     metrics = system_metrics("validation", score_lines(list(lines["id"]), refs, hyps))
     summary = {"lines": len(refs), "cer": round(metrics.cer, 4), "wer": round(metrics.wer, 4)}
@@ -291,6 +291,6 @@ def read_images(
 ) -> list[Reading]:
     """Transcribe image files with a :class:`Reader`."""
     images = [open_rgb(f) for f in files]
-    preds = predict_lines(reader.loaded, images, limits=reader.limits, max_new_tokens=max_new_tokens,
+    preds = predict_lines(reader.loaded, images, limits=reader.limits, max_new_tokens=max_new_tokens, desc="reading",
                           batch_size=batch_size)
     return [Reading(f, p.text, p.stopped_by_guard or p.hit_limit) for f, p in zip(files, preds)]

@@ -97,7 +97,7 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     train_cell = next(c for c in nb2.cells if "LiveLossPlot" in c.source)
     assert sum("image/png" in o.get("data", {}) for o in train_cell.outputs) == 1
     assert_reads_without_kernel(nb2, r"Loading weights: \d+/\d+ in ", r"training: 6/6 steps in .*, loss=\d",
-                                r"decoding: 4/4 lines in ")
+                                r"validation check: 4/4 lines in ")
     assert (first / "adapter_config.json").exists() and (first / "adapter_model.safetensors").exists()
     info = json.loads((first / "run.json").read_text(encoding="utf-8"))
     assert info["base_model"] == str(tiny_qwen25) and info["backend"] == "transformers"
@@ -132,7 +132,7 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     assert "data:image/png;base64" in html and ("<del" in html or "<ins" in html or "CER" in html)
     assert "application/vnd.jupyter.widget-view+json" in str([o.get("data", {}).keys() for c in nb3.cells for o in c.get("outputs", [])])
     assert_reads_without_kernel(nb3, r"decoding base: 8/8 lines in ", r"decoding nb: 8/8 lines in ",
-                                r"decoding nb-2: 8/8 lines in ")
+                                r"decoding nb-2: 8/8 lines in ", r"reading ppocr: 8/8 lines in ")
     # every view centres on the newest adapter (nb-2): its own worst line opens the inline samples and the
     # inspector's static copy, which the saved notebook holds as plain HTML for reading without a kernel
     focus_cers = {r["id"]: float(r["cer"]) for r in rows if r["system"] == "nb-2"}
@@ -148,4 +148,4 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_images=2)
     demo = outputs(nb4, "text/html")
     assert demo.count("<img") == 2 and "recognised text" in demo
-    assert_reads_without_kernel(nb4, r"decoding: 2/2 lines in ")
+    assert_reads_without_kernel(nb4, r"reading: 2/2 lines in ")
