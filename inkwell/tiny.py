@@ -61,6 +61,7 @@ def build_tiny_model(
         buildable = sorted(k for k, f in FAMILIES.items() if f.tiny is not None)
         raise ValueError(f"No tiny model for family {family!r}; choose one of {buildable}.")
     spec = FAMILIES[family].tiny
+    quiet_known_warnings()  # before the recipe imports transformers (and through it torchao)
     config, processor = RECIPES[spec.recipe](FAMILIES[family], hidden_size, layers)
     return _write_checkpoint(out, family, config, processor, seed=seed, device="cpu", dtype="float32")
 

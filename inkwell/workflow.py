@@ -121,11 +121,11 @@ class ValidationCheck:
         return f"Validation check on {self.lines} lines: CER {self.cer:.1%}, WER {self.wer:.1%}."
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td style='padding:2px 8px;font-family:monospace'>{html.escape(r)}</td>"
-                       f"<td style='padding:2px 8px'>{render_diff_html(r, h)}</td></tr>" for r, h in self.examples)
+        cell = "padding:2px 8px;text-align:left;vertical-align:top"
+        rows = "".join(f"<tr><td style='{cell};font-family:monospace'>{html.escape(r)}</td>"
+                       f"<td style='{cell}'>{render_diff_html(r, h)}</td></tr>" for r, h in self.examples)
         return (f"<p><b>{html.escape(self.text())}</b></p>{LEGEND_HTML}<table style='border-collapse:collapse'>"
-                "<tr><th style='padding:2px 8px;text-align:left'>reference</th>"
-                f"<th style='padding:2px 8px;text-align:left'>prediction</th></tr>{rows}</table>")
+                f"<tr><th style='{cell}'>reference</th><th style='{cell}'>prediction</th></tr>{rows}</table>")
 
     def __repr__(self) -> str:
         return self.text()
