@@ -127,8 +127,9 @@ def plot_loss(log_history: Sequence[dict[str, Any]], val_history: Sequence[dict[
         cer_ax.plot([e["step"] for e in val_history], [e["cer"] for e in val_history], marker="o", color="C3",
                     label="validation CER")
         best = min(val_history, key=lambda e: e["cer"])
-        cer_ax.annotate(f"best {best['cer']:.3f}", (best["step"], best["cer"]), textcoords="offset points",
-                        xytext=(4, 6), color="C3")
+        cer_ax.annotate(f"best {best['cer']:.1%}", (best["step"], best["cer"]), textcoords="offset points",
+                        xytext=(-4, 6), ha="right", color="C3")
+        cer_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         cer_ax.set_ylabel("validation CER", color="C3")
         cer_ax.set_ylim(bottom=0)
     fig.tight_layout()

@@ -29,7 +29,7 @@ def test_loss_plot_adds_validation_cer_with_the_best_point() -> None:
     assert len(alone.axes) == 1 and alone.axes[0].get_title() == "Training loss"
     both = plot_loss(logs, [{"step": 10, "cer": 0.8}, {"step": 20, "cer": 0.35}, {"step": 30, "cer": 0.4}])
     assert len(both.axes) == 2 and "validation CER" in both.axes[0].get_title()
-    assert [t.get_text() for t in both.axes[1].texts] == ["best 0.350"]
+    assert [t.get_text() for t in both.axes[1].texts] == ["best 35.0%"]
 
 
 def test_live_plot_redraws_one_figure_as_the_run_grows() -> None:
@@ -39,3 +39,25 @@ def test_live_plot_redraws_one_figure_as_the_run_grows() -> None:
     live([{"step": 5, "loss": 4.0}], [])
     live([{"step": 5, "loss": 4.0}, {"step": 10, "loss": 3.0}], [{"step": 10, "cer": 0.5}])
     assert live.updates == 2 and len(live.figure.axes) == 2  # the validation axis appears with the first evaluation
+
+
+def test_loss_plot_steps_are_whole_numbers() -> None:
+    """A short run (3 steps) must not get ticks at 0.5, 1.5, ..."""
+    from inkwell.plots import plot_loss
+
+    fig = plot_loss([{"step": s, "loss": 3.0 - s / 10} for s in (1, 2, 3)])
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
+def test_character_frequencies_are_a_bar_chart(tmp_path) -> None:
+    import datasets
+
+    from inkwell.plots import plot_char_frequencies
+
+    dsd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["aab c", "ab"]})})
+    fig = plot_char_frequencies(dsd, top=3)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "\u2423"]
+    assert [p.get_height() for p in ax.patches] == [3, 2, 1]
