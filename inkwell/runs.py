@@ -38,7 +38,9 @@ __all__ = [
     "library_versions",
     "new_run_dir",
     "now_iso",
+    "RunChoice",
     "pick_run",
+    "recorded_val_cer",
 ]
 
 #: The run record's file name inside ``adapters/<run_name>/``.
@@ -295,16 +297,53 @@ def find_runs(adapters: str | Sequence[str], adapters_root: str | os.PathLike[st
     return runs
 
 
-def pick_run(adapter: str = "", adapters_root: str | os.PathLike[str] = "adapters") -> Path | None:
-    """The run to demo: a name, ``""`` for the newest finished run, ``"none"`` for none."""
+@dataclass
+class RunChoice:
+    """The run a notebook reads with, and why that one.
+
+    Attributes:
+        path: The run folder (None: the base model alone).
+        why: One sentence saying how it was chosen.
+    """
+
+    path: Path | None
+    why: str
+
+
+def recorded_val_cer(run: Path) -> float | None:
+    """The validation CER a run recorded: the best during training, else its quick check, else None."""
+    info = RunInfo.load(run)
+    best = info.metrics.get("best_val_cer")
+    if best is not None:
+        return float(best)
+    return float(info.validation["cer"]) if info.validation and info.validation.get("cer") is not None else None
+
+
+def pick_run(adapter: str = "", adapters_root: str | os.PathLike[str] = "adapters") -> RunChoice:
+    """The run to read with: a name, ``"none"`` for the base model alone, or ``""`` for the best run.
+
+    The best run is the one with the lowest validation CER recorded (validation sets of
+    different runs may differ: the message names the set); the newest finished run when
+    no run recorded one.
+
+    Raises:
+        FileNotFoundError: A named run does not exist, or there is no finished run for ``""``.
+    """
     if adapter.lower() == "none":
-        return None
+        return RunChoice(None, 'adapter = "none": the base model alone.')
     if adapter:
-        return find_runs([adapter], adapters_root)[0]
+        return RunChoice(find_runs([adapter], adapters_root)[0], f"adapter = {adapter!r}.")
     runs = find_runs("all", adapters_root)
     if not runs:
         raise FileNotFoundError("No finished run under adapters/: run 02_finetune first, or set adapter = 'none'.")
-    return runs[-1]
+    scored = [(cer, -i, run) for i, run in enumerate(runs) if (cer := recorded_val_cer(run)) is not None]
+    if not scored:
+        return RunChoice(runs[-1], f"{runs[-1].name}: the newest finished run (no run recorded a validation CER).")
+    cer, _, best = min(scored)
+    info = RunInfo.load(best)
+    on = f" on {info.dataset.name}" if info.dataset else ""
+    return RunChoice(best, f"{best.name}: the lowest validation CER recorded ({cer:.1%}{on}) of "
+                           f"{len(scored)} run(s) with one; set adapter to a run name to choose another.")
 
 
 def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:

@@ -82,3 +82,36 @@ def test_base_model_of_resolves_folders_and_refuses_a_different_base(home: Path,
     assert base_model_of([], "org/anything") == "org/anything"
     with pytest.raises(ValueError, match="no model_name"):
         base_model_of([])
+
+
+def _finished_run(root: Path, name: str, metrics: dict, validation: dict | None, mtime: int) -> Path:
+    import os
+
+    run = root / name
+    run.mkdir()
+    (run / "adapter_config.json").write_text("{}", encoding="utf-8")
+    record = {"run_name": name, "base_model": "m", "family": "qwen2_5_vl", "backend": "transformers",
+              "quantized_4bit": False, "device": "cpu", "parameters": {}, "metrics": metrics, "validation": validation}
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    os.utime(run / "run.json", (mtime, mtime))
+    return run
+
+
+def test_the_demo_reads_with_the_best_validated_run_and_says_why(tmp_path: Path) -> None:
+    """A 20-step experiment finished last must not win over a better run just by being newest."""
+    from inkwell.runs import pick_run
+
+    _finished_run(tmp_path, "good", {"best_val_cer": 0.08}, None, 1_000)
+    _finished_run(tmp_path, "checked", {}, {"cer": 0.12}, 2_000)
+    _finished_run(tmp_path, "quick-test", {"best_val_cer": 0.9}, None, 3_000)
+    choice = pick_run("", tmp_path)
+    assert choice.path == tmp_path / "good" and "lowest validation CER recorded (8.0%" in choice.why
+    assert pick_run("quick-test", tmp_path).path == tmp_path / "quick-test"
+    assert pick_run("none", tmp_path).path is None
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    _finished_run(fresh, "a", {}, None, 1_000)
+    _finished_run(fresh, "b", {}, None, 2_000)
+    newest = pick_run("", fresh)
+    assert newest.path == fresh / "b" and "newest" in newest.why
