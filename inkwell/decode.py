@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -23,7 +22,7 @@ from inkwell.prompt import ImageLimits, prepare_image, prompt_text
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import torch
 
-__all__ = ["Prediction", "Reading", "RepetitionStopper", "has_repetition_loop", "max_new_tokens_for", "predict_lines"]
+__all__ = ["Prediction", "RepetitionStopper", "has_repetition_loop", "max_new_tokens_for", "predict_lines"]
 
 
 def max_new_tokens_for(processor: Any, texts: Iterable[str], headroom: float = 1.5, extra: int = 8) -> int:
@@ -54,21 +53,6 @@ class Prediction:
     stopped_by_guard: bool = False
     hit_limit: bool = False
 
-
-
-@dataclass
-class Reading:
-    """One image file and the text read from it.
-
-    Attributes:
-        path: The image file.
-        text: The text read.
-        flagged: True when decoding looped or hit the length limit (check this one by eye).
-    """
-
-    path: Path
-    text: str
-    flagged: bool
 
 
 def predict_lines(

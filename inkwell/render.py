@@ -18,15 +18,18 @@ from PIL import Image
 
 from inkwell.align import SPACE_MARK, alignment, confusion_table, visible
 from inkwell.data import DataReport
-from inkwell.decode import Reading
+from inkwell.demo import DemoReading
 from inkwell.evaluate import RUNAWAY_CER, Evaluation, line_cer, prepare_text
 from inkwell.formats.base import FIXES
-from inkwell.images import image_to_data_uri, open_rgb, thumbnail_data_uri
+from inkwell.sources import InputScan
+from inkwell.images import draw_boxes, image_to_data_uri, thumbnail_data_uri
 
 __all__ = [
+    "FLAG_LABELS",
     "LEGEND_HTML",
     "bootstrap_html",
     "confusion_html",
+    "flags_legend_html",
     "comparison_html",
     "format_cer",
     "metrics_html",
@@ -34,10 +37,11 @@ __all__ = [
     "rejected_thumbnails_html",
     "render_diff_html",
     "render_diff_text",
-    "render_readings_html",
+    "render_page_readings_html",
     "render_sample_html",
     "render_samples_html",
     "sample_html",
+    "scan_problems_html",
     "table_html",
 ]
 
@@ -367,19 +371,80 @@ def comparison_html(table: object, dataset: str, split: str) -> str:
                       caption=f"comparison.csv: {n_evals} evaluation(s) of {dataset} / {split}, newest first")
 
 
-def render_readings_html(readings: Sequence[Reading]) -> str:
-    """A table: each image beside the text read from it (flagged when decoding looped or hit the limit)."""
-    rows = []
-    for r in readings:
-        uri = image_to_data_uri(open_rgb(r.path))
-        flag = " <b title='stopped by the repetition guard or the length limit'>[check]</b>" if r.flagged else ""
-        rows.append(
-            f"<tr><td style='{_CELL}'><img src='{uri}' style='max-width:480px'><br>"
-            f"<small>{html.escape(r.path.name)}</small></td>"
-            f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{html.escape(r.text)}{flag}</td></tr>"
-        )
-    head = f'<tr><th style="{_CELL}">image</th><th style="{_CELL}">recognised text</th></tr>'
-    return '<table class="iw-table" style="border-collapse:collapse">' + head + "".join(rows) + "</table>"
+#: The flags a reading can carry, as shown beside a line, and what they mean.
+FLAG_LABELS = {
+    "repetition_loop": ("\u26a0 loop", "stopped by the repetition guard: the model repeated itself"),
+    "length_limit": ("\u26a0 limit", "hit max_new_tokens before the line ended"),
+}
+
+
+def _flag_html(flags: str) -> str:
+    marks = [FLAG_LABELS.get(f, (f"\u26a0 {f}", f))[0] for f in flags.split("; ") if f]
+    return (' <b style="color:#b35900">' + html.escape(" ".join(marks)) + "</b>") if marks else ""
+
+
+def flags_legend_html() -> str:
+    """The visible legend of the reading flags."""
+    items = "; ".join(f"<b style='color:#b35900'>{html.escape(label)}</b> = {html.escape(words)}"
+                      for label, words in FLAG_LABELS.values())
+    return f'<p style="margin:0.3em 0">{items}. Check flagged lines by eye.</p>'
+
+
+def scan_problems_html(scan: InputScan) -> str:
+    """The files that could not be read (reason and fix) and the files that are not images or PDFs."""
+    parts = []
+    if scan.unreadable:
+        rows = [{"file": u.file.name, "reason": u.reason, "fix": u.fix} for u in scan.unreadable]
+        parts.append(table_html(rows, {"file": "file", "reason": "reason", "fix": "how to fix"},
+                                caption=f"{len(rows)} file(s) could not be read; every other file was read"))
+    if scan.other_files:
+        names = ", ".join(html.escape(f.name) for f in scan.other_files)
+        parts.append(f"<p>{len(scan.other_files)} file(s) are neither images nor PDFs and were skipped: {names}</p>")
+    return "".join(parts)
+
+
+def render_page_readings_html(reading: DemoReading, scan: InputScan | None = None, max_width: int = 640) -> str:
+    """What was read: line images beside their text; pages with numbered line boxes beside their lines.
+
+    Args:
+        reading: Result of :func:`~inkwell.demo.read_pages`.
+        scan: The scan the pages came from, to list files that could not be read.
+        max_width: Widest page or line image shown, px.
+
+    Returns:
+        An HTML fragment, left-aligned, with a visible legend of the flags.
+    """
+    e = html.escape
+    parts = [flags_legend_html()]
+    if scan is not None:
+        parts.append(scan_problems_html(scan))
+    lines = [r for r in reading.pages if r.as_line]
+    if lines:
+        rows = []
+        for result in lines:
+            text = result.lines[0].text if result.lines else ""
+            flags = result.lines[0].flags if result.lines else ""
+            uri = image_to_data_uri(result.page.image, max_width=max_width)
+            rows.append(f"<tr><td style='{_CELL}'><img src='{uri}' style='max-width:{max_width}px'><br>"
+                        f"<small>{e(result.page.name)}</small></td>"
+                        f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{e(text)}{_flag_html(flags)}</td>"
+                        "</tr>")
+        head = f'<tr><th style="{_CELL}">image</th><th style="{_CELL}">recognised text</th></tr>'
+        parts.append('<table class="iw-table" style="border-collapse:collapse">' + head + "".join(rows) + "</table>")
+    for result in (r for r in reading.pages if not r.as_line):
+        page = result.page
+        title = f"{page.file.name}" + (f", page {page.page}" if page.file.suffix.lower() == ".pdf" else "")
+        drawn = draw_boxes(page.image, [line.polygon for line in result.lines],
+                           [str(line.line) for line in result.lines], max_width=max_width)
+        items = "".join(f"<li style='margin:0.1em 0'>{e(line.text)}{_flag_html(line.flags)}</li>"
+                        for line in result.lines) or "<li><i>no text lines found</i></li>"
+        parts.append(
+            f"<div style='margin:0.8em 0'><b>{e(title)}</b>: {len(result.lines)} line(s) found"
+            "<div style='display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap;text-align:left'>"
+            f"<img src='{image_to_data_uri(drawn, max_width=max_width)}' alt='{e(title)}' "
+            f"style='max-width:{max_width}px;border:1px solid rgba(128,128,128,0.5)'>"
+            f"<ol style='font-family:monospace;margin:0;padding-left:2.5em;text-align:left'>{items}</ol></div></div>")
+    return "".join(parts)
 
 
 def rejected_summary_html(report: DataReport) -> str:

@@ -19,6 +19,7 @@ from inkwell.baselines import baseline_names
 from inkwell.data import processed_sets
 from inkwell.families import FAMILIES
 from inkwell.model import BACKENDS, model_family
+from inkwell.pages import READ_MODES
 from inkwell.paths import project_path
 from inkwell.runs import find_runs
 
@@ -142,9 +143,13 @@ _EVALUATE_RULES = (
 
 _DEMO_RULES = (
     *(_BY_NAME[name] for name in ("backend", "load_in_4bit")),
-    _Rule("max_images", _int(0), "an integer >= 0 (0: every image of the folder)"),
+    _Rule("max_files", _int(0), "an integer >= 0 (0: every file of the folder)"),
     _Rule("max_new_tokens", _int(1, 32768), "an integer from 1 to 32768, e.g. 128"),
-    _Rule("adapter", lambda v: isinstance(v, str), 'a run name, "" (the newest run) or "none"'),
+    _Rule("mode", lambda v: v in READ_MODES, "one of " + ", ".join(repr(m) for m in READ_MODES)),
+    _Rule("pdf_dpi", _int(50, 600), "an integer from 50 to 600, e.g. 200 (lower it for very large pages)"),
+    _Rule("batch_size", _int(1, 4096), "an integer from 1 to 4096, e.g. 8"),
+    _Rule("output_dir", lambda v: isinstance(v, str), 'a folder path, or "" for adapters/<run>/readings/<time>/'),
+    _Rule("adapter", lambda v: isinstance(v, str), 'a run name, "" (the run with the best validation CER) or "none"'),
     _Rule("model_name", lambda v: isinstance(v, str), 'a hub id, a model folder, or "" (the adapter\'s base)'),
 )
 

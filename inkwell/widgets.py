@@ -18,9 +18,13 @@ from PIL import Image
 
 from inkwell.evaluate import Evaluation
 from inkwell.images import image_to_data_uri
-from inkwell.render import LEGEND_HTML, sample_html
+from inkwell.demo import read_scan
+from inkwell.render import LEGEND_HTML, render_page_readings_html, sample_html
+from inkwell.sources import scan_upload
+from inkwell.workflow import Reader
 
-__all__ = ["LIVE_CLASS", "STATIC_CLASS", "WORST_OF_SHOWN", "Inspector", "make_inspector", "with_static_copy"]
+__all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "WORST_OF_SHOWN", "Inspector", "UploadReader", "make_inspector",
+           "make_upload_reader", "with_static_copy"]
 
 #: CSS class of a live widget; the static copy displayed right after it hides itself while the widget is live.
 LIVE_CLASS = "iw-live"
@@ -206,4 +210,80 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation, fo
     box.html = out_html
     box._static_pages = static_pages
     refresh_list()
+    return box
+
+
+#: Files the upload box accepts (images and PDFs).
+UPLOAD_ACCEPT = ".png,.jpg,.jpeg,.tif,.tiff,.bmp,.webp,.gif,.pdf"
+
+
+class UploadReader(widgets.VBox):
+    """The upload box: drop images or PDFs, they are read like ``inputs`` and the result shows below."""
+
+    summary: str = "Upload box (needs a running kernel)."
+
+    def __repr__(self) -> str:
+        return self.summary
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = self.summary
+        return bundle
+
+    def static_html(self) -> str:
+        """What a saved notebook shows in place of the box: what it did last, or how to use it."""
+        body = self.html.value or "<p>Nothing was uploaded.</p>"
+        return with_static_copy(body, "the upload box's last result; the box itself needs a running kernel")
+
+    def read(self, files: list[tuple[str, bytes]]) -> str:
+        """Read ``(name, bytes)`` files as if uploaded; returns (and shows) the result's HTML."""
+        self.status.value = f"Reading {len(files)} file(s)..."
+        try:
+            self.html.value = self._handle(files)
+            self.status.value = f"Read {len(files)} file(s): {', '.join(n for n, _ in files)}."
+        except Exception as exc:  # noqa: BLE001 - shown to the user in the box, the notebook keeps running
+            self.html.value = f"<p><b>Could not read the upload:</b> {html.escape(str(exc))}</p>"
+            self.status.value = "Failed; see the message below."
+        return self.html.value
+
+
+def make_upload_reader(
+    reader: Reader,
+    *,
+    mode: str = "auto",
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    pdf_dpi: int = 200,
+    output_dir: str = "",
+) -> UploadReader:
+    """Build the upload box: dropped images and PDFs are read like ``inputs`` and saved in a new folder.
+
+    The box holds a ``FileUpload`` (images and PDFs, several at once), a status line and
+    the HTML of the last result. ``box.read([(name, bytes), ...])`` does what an upload
+    does, so the box can be driven without a browser.
+
+    Args:
+        reader: The loaded base model and adapter.
+        mode, batch_size, max_new_tokens, pdf_dpi, output_dir: As in 04_demo's parameters.
+    """
+    def handle(files: list[tuple[str, bytes]]) -> str:
+        scan = scan_upload(files, pdf_dpi=pdf_dpi)
+        reading, saved = read_scan(reader, scan, mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                   output_dir=output_dir)
+        return (f"<p>{html.escape(reading.describe())} Saved to <code>{html.escape(str(saved.folder))}</code>.</p>"
+                + render_page_readings_html(reading, scan))
+
+    upload = widgets.FileUpload(accept=UPLOAD_ACCEPT, multiple=True, description="Upload")
+    status = widgets.Label(value="Drop or choose images and PDFs; they are read like `inputs` and saved.")
+    out_html = widgets.HTML(value="")
+    box = UploadReader([upload, status, out_html])
+    box.add_class(LIVE_CLASS)
+    box.upload, box.status, box.html, box._handle = upload, status, out_html, handle
+
+    def on_upload(change: dict[str, Any]) -> None:
+        files = [(f["name"], bytes(f["content"])) for f in change["new"]]
+        if files:
+            box.read(files)
+
+    upload.observe(on_upload, names="value")
     return box

@@ -19,9 +19,8 @@ import datasets
 
 from inkwell.baselines import baseline_names, read_baseline
 from inkwell.data import dataset_fingerprint
-from inkwell.decode import Prediction, Reading, max_new_tokens_for, predict_lines
+from inkwell.decode import Prediction, max_new_tokens_for, predict_lines
 from inkwell.evaluate import score_lines, system_metrics
-from inkwell.images import IMAGE_SUFFIXES, open_rgb
 from inkwell.model import LoadedModel, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, project_path, unique_path
 from inkwell.prompt import ImageLimits
@@ -36,13 +35,11 @@ __all__ = [
     "dataset_info",
     "ensure_demo_data",
     "evaluation_context",
-    "list_images",
     "literal_parameters",
     "load_reader",
     "new_evaluation_dir",
     "predict_systems",
     "quick_validation",
-    "read_images",
     "take_lines",
     "texts_of",
 ]
@@ -250,23 +247,6 @@ def evaluation_context(
     }
 
 
-def list_images(inputs: str, max_images: int = 0) -> list[Path]:
-    """Image files named by ``inputs``: one file, or the images in a folder (sorted).
-
-    Raises:
-        FileNotFoundError: Nothing readable at ``inputs``.
-    """
-    path = project_path(inputs)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path} is neither an image file nor a folder; set `inputs` to one.")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {path}.")
-    return files[:max_images] if max_images > 0 else files
-
-
 @dataclass
 class Reader:
     """A base model with (optionally) an adapter, and the image limits it was trained with."""
@@ -284,13 +264,3 @@ def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", loa
     if run is not None:
         load_adapter(loaded, run)
     return Reader(loaded, _limits_of(run), run)
-
-
-def read_images(
-    reader: Reader, files: Sequence[Path], *, max_new_tokens: int = 128, batch_size: int = 8
-) -> list[Reading]:
-    """Transcribe image files with a :class:`Reader`."""
-    images = [open_rgb(f) for f in files]
-    preds = predict_lines(reader.loaded, images, limits=reader.limits, max_new_tokens=max_new_tokens, desc="reading",
-                          batch_size=batch_size)
-    return [Reading(f, p.text, p.stopped_by_guard or p.hit_limit) for f, p in zip(files, preds)]

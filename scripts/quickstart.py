@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         n_bootstrap=1000,
     ))
     run_notebook("04_demo", out_dir, dict(
-        adapter=run_dir.name, inputs=str(helpers.project_path(helpers.DEMO_SOURCE).parent / "images"), max_images=4,
+        adapter=run_dir.name, inputs=str(helpers.project_path(helpers.DEMO_SOURCE).parent / "images"), max_files=4,
     ))
     evaluations = sorted(helpers.project_path("adapters/evaluations").glob(f"{DATASET}-test-*"))
     metrics = json.loads((evaluations[-1] / "metrics.json").read_text(encoding="utf-8"))

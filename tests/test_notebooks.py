@@ -145,7 +145,7 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     assert "VBox(" not in outputs(nb3, "text/plain")
 
     # 04_demo: image in, text out
-    nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_images=2)
+    nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_files=2)
     demo = outputs(nb4, "text/html")
     assert demo.count("<img") == 2 and "recognised text" in demo
     assert_reads_without_kernel(nb4, r"reading: 2/2 lines in ")

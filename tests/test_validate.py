@@ -117,14 +117,19 @@ def test_unknown_adapter_names_the_runs_there_are(evaluate_good: dict, tmp_path:
 @pytest.mark.parametrize(
     ("name", "value", "words"),
     [
-        ("max_images", -2, "max_images = -2: must be an integer >= 0 (0: every image of the folder)"),
+        ("max_files", -2, "max_files = -2: must be an integer >= 0 (0: every file of the folder)"),
         ("max_new_tokens", 0, "max_new_tokens = 0: must be an integer from 1 to 32768"),
+        ("mode", "page", "mode = 'page': must be one of 'auto', 'lines', 'pages'"),
+        ("pdf_dpi", 10, "pdf_dpi = 10: must be an integer from 50 to 600"),
+        ("batch_size", 0, "batch_size = 0: must be an integer from 1 to 4096"),
+        ("output_dir", None, "output_dir = None: must be a folder path"),
         ("load_in_4bit", "no", "load_in_4bit = 'no': must be True or False"),
     ],
 )
 def test_demo_parameters_name_value_and_range(name: str, value: object, words: str) -> None:
-    good = {"model_name": "", "adapter": "", "inputs": "data/raw/synthetic/images", "max_images": 8,
-            "backend": "auto", "load_in_4bit": True, "max_new_tokens": 128}
+    good = {"model_name": "", "adapter": "", "inputs": "data/raw/synthetic/images", "max_files": 8,
+            "backend": "auto", "load_in_4bit": True, "max_new_tokens": 128, "mode": "auto", "pdf_dpi": 200,
+            "batch_size": 8, "output_dir": ""}
     check_demo_parameters(good)
     with pytest.raises(ParameterError, match="04_demo cannot start") as refused:
         check_demo_parameters({**good, name: value})
