@@ -372,7 +372,7 @@ def scan_inputs(inputs: str | os.PathLike[str], *, pdf_dpi: int = 200, max_pixel
         entries = [path]
     wanted: list[tuple[Path, str]] = []
     for entry in entries:
-        if entry.is_dir() or (entry is not path and entry.name.startswith(".")):
+        if not entry.is_file() or (entry is not path and entry.name.startswith(".")):  # folders, pipes, hidden
             scan.other_files.append(entry)
             continue
         kind = _kind(entry.name, _head(entry))
