@@ -14,11 +14,12 @@ merged back (:func:`merge_fragments`). Boxes are padded by :data:`LINE_PAD` pixe
 and clipped to the page.
 
 Reading order (:func:`reading_order`) is deliberately simple: boxes whose
-horizontal extents overlap belong to one column; columns that share some height
-stand side by side and are read left to right, one after the other; blocks of
-columns that do not (a date above the letter, a signature below it) are read top
-to bottom; within a column, top to bottom. A heading that spans two columns
-joins them into one column, which is then read line by line across both.
+horizontal extents overlap and that are near each other vertically belong to one
+column; columns that share some height stand side by side and are read left to
+right, one after the other; blocks of columns that do not (a date above the
+letter, a signature below it) are read top to bottom; within a column, top to
+bottom. A heading that spans two columns joins them into one column, which is
+then read line by line across both.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from inkwell.synth import DEMO_PHRASES, render_line
 __all__ = [
     "DETECTOR_SETTINGS",
     "LINE_ASPECT",
+    "COLUMN_GAP",
     "LINE_PAD",
     "MAX_SIDE",
     "MERGE_GAP",
@@ -83,6 +85,11 @@ LINE_PAD = 4
 #: times the lower box's height (word gaps in handwriting are well under one line height; column
 #: gutters are wider). They must also overlap vertically by half the lower box's height.
 MERGE_GAP = 1.0
+
+#: Two lines whose horizontal extents overlap are in one column only if the vertical gap between them
+#: is at most this many line heights (a blank line or two between paragraphs, not a date at the top of
+#: a letter and a signature at its foot).
+COLUMN_GAP = 3.0
 
 #: Width / height at which an image counts as one text line for mode "auto". A line of even three
 #: short words is 4 or more times as wide as tall (the demo lines: 5 to 12); a page, portrait or
@@ -138,9 +145,10 @@ def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP) -> 
 
     Two boxes merge when they overlap vertically by at least half the lower
     one's height and the horizontal gap between them is at most ``max_gap``
-    times that height. The merged box runs from the left piece's left edge to
-    the right piece's right edge (so it follows the line's slope); its score is
-    the width-weighted mean. Repeated until nothing merges.
+    times that height. The merged box is the smallest rectangle around both
+    whose top follows the line (from the left piece's top-left corner to the
+    right piece's top-right corner); its score is the width-weighted mean.
+    Repeated until nothing merges.
 
     Args:
         boxes: Detected boxes, any order.
@@ -161,18 +169,33 @@ def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP) -> 
                 low = max(1, min(a.height, b.height))
                 if _overlap(at, ab, bt, bb) < 0.5 * low or -_overlap(al, ar, bl, br) > max_gap * low:
                     continue
-                left, right = (a, b) if al <= bl else (b, a)
-                wl, wr = max(1, left.bbox[2] - left.bbox[0]), max(1, right.bbox[2] - right.bbox[0])
-                tr = right.polygon[1] if right.bbox[2] >= left.bbox[2] else left.polygon[1]
-                br_ = right.polygon[2] if right.bbox[2] >= left.bbox[2] else left.polygon[2]
-                out[i] = LineBox([left.polygon[0], tr, br_, left.polygon[3]],
-                                 (left.score * wl + right.score * wr) / (wl + wr))
+                wa, wb = max(1, ar - al), max(1, br - bl)
+                out[i] = LineBox(_enclose(a, b), (a.score * wa + b.score * wb) / (wa + wb))
                 del out[j]
                 merged = True
                 break
             if merged:
                 break
     return out
+
+
+def _enclose(a: LineBox, b: LineBox) -> list[tuple[float, float]]:
+    """The smallest rectangle around two boxes on one line, sloping like the line.
+
+    The slope runs from the left box's top-left corner to the right box's
+    top-right corner; the rectangle's sides are parallel and perpendicular to it.
+    """
+    left, right = (a, b) if a.bbox[0] <= b.bbox[0] else (b, a)
+    pts = np.asarray(left.polygon + right.polygon, dtype=np.float64)
+    tl = pts[0]
+    tr = pts[4 + 1] if right.bbox[2] >= left.bbox[2] else pts[1]
+    u = (tr - tl) / (np.linalg.norm(tr - tl) or 1.0)
+    if u[0] <= 0:
+        u = np.array([1.0, 0.0])
+    v = np.array([-u[1], u[0]])  # u turned a quarter clockwise on the page (y down): pointing down
+    s, t = (pts - tl) @ u, (pts - tl) @ v
+    corners = [(s.min(), t.min()), (s.max(), t.min()), (s.max(), t.max()), (s.min(), t.max())]
+    return [tuple(tl + x * u + y * v) for x, y in corners]
 
 
 def _pad(box: LineBox, pad: int, width: int, height: int) -> LineBox:
@@ -192,7 +215,8 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
     """Put line boxes in reading order: columns left to right, each top to bottom.
 
     Columns: boxes whose horizontal extents overlap (by a quarter of the
-    narrower box) are in one column, transitively. Columns whose vertical
+    narrower box) with at most :data:`COLUMN_GAP` line heights between them
+    vertically are in one column, transitively. Columns whose vertical
     extents overlap stand side by side and form a band, read left to right;
     bands are read top to bottom. Within a column, boxes are read top to
     bottom; boxes on the same height (overlapping by half the lower one) left
@@ -223,7 +247,9 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
     for i in range(n):
         for j in range(i + 1, n):
             narrow = max(1, min(bb[i][2] - bb[i][0], bb[j][2] - bb[j][0]))
-            if _overlap(bb[i][0], bb[i][2], bb[j][0], bb[j][2]) >= 0.25 * narrow:
+            tall = max(1, bb[i][3] - bb[i][1], bb[j][3] - bb[j][1])
+            if (_overlap(bb[i][0], bb[i][2], bb[j][0], bb[j][2]) >= 0.25 * narrow
+                    and -_overlap(bb[i][1], bb[i][3], bb[j][1], bb[j][3]) <= COLUMN_GAP * tall):
                 union(i, j)
     columns: dict[int, list[int]] = {}
     for i in range(n):
