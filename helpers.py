@@ -8,7 +8,7 @@
 * ``03_evaluate``: decode a split with the base model and adapters, score with CER/WER,
   show diffs, plots and an inspector (:func:`predict_systems`, :func:`evaluate_systems`);
   a classic-OCR baseline reads the same lines (:func:`read_baseline`).
-* ``04_demo``: read new images with an adapter (:func:`load_reader`, :func:`read_images`).
+* ``04_demo``: read line images, pages and PDFs with an adapter (:func:`scan_inputs`, :func:`read_scan`).
 
 The logic lives in ``inkwell/``, one module per concern (see README.md, "Architecture").
 This file only re-exports; it defines nothing.
@@ -17,25 +17,28 @@ This file only re-exports; it defines nothing.
 from inkwell.baselines import read_baseline
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
+from inkwell.demo import read_pages, read_scan
 from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
 from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
+from inkwell.pages import detect_lines
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
 from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length,
                            plot_char_frequencies, sample_grid)
 from inkwell.prompt import ImageLimits
 from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, rejected_summary_html,
-                            rejected_thumbnails_html, render_readings_html, render_samples_html)
+                            rejected_thumbnails_html, render_page_readings_html, render_samples_html)
 from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
                           pick_run)
+from inkwell.sources import SourcePage, scan_inputs
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
 from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
-from inkwell.widgets import make_inspector
-from inkwell.workflow import (dataset_info, ensure_demo_data, evaluation_context, list_images, literal_parameters,
-                              load_reader, new_evaluation_dir, predict_systems, quick_validation, read_images,
+from inkwell.widgets import make_inspector, make_upload_reader
+from inkwell.workflow import (Reader, dataset_info, ensure_demo_data, evaluation_context, literal_parameters,
+                              load_reader, new_evaluation_dir, predict_systems, quick_validation,
                               take_lines, texts_of)
 
 __all__ = [
@@ -104,9 +107,14 @@ __all__ = [
     "update_comparison",
     # 04_demo
     "check_demo_parameters",
-    "list_images",
     "load_reader",
     "pick_run",
-    "read_images",
-    "render_readings_html",
+    "Reader",
+    "SourcePage",
+    "detect_lines",
+    "make_upload_reader",
+    "read_pages",
+    "read_scan",
+    "render_page_readings_html",
+    "scan_inputs",
 ]

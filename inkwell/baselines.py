@@ -9,7 +9,8 @@ the function that builds the reader.
 Runtime on the CPU. The inputs are already single cropped lines, so only the
 recognition model runs (no text detection, no orientation classifier). Its model
 and character set come from the files inside the ``rapidocr`` wheel, named
-explicitly, so nothing is downloaded.
+explicitly, so nothing is downloaded. :func:`ppocr_engine` builds a quiet RapidOCR
+engine from such settings; :mod:`inkwell.pages` uses it for text detection.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ __all__ = [
     "PPOCR_REC_MODEL",
     "BaselineReader",
     "baseline_names",
+    "bgr_array",
     "load_baseline",
+    "ppocr_engine",
     "ppocr_model_path",
     "ppocr_reader",
     "read_baseline",
@@ -44,8 +47,11 @@ BaselineReader = Callable[[Sequence[Image.Image]], list[str]]
 PPOCR_REC_MODEL = "PP-OCRv6_rec_small.onnx"
 
 
-def ppocr_model_path() -> Path:
-    """The bundled PP-OCR recognition model file.
+def ppocr_model_path(name: str = PPOCR_REC_MODEL) -> Path:
+    """A PP-OCR model file bundled in the ``rapidocr`` wheel (by default the recognition model).
+
+    Args:
+        name: The file name inside the package's ``models`` folder.
 
     Returns:
         The ``.onnx`` file inside the installed ``rapidocr`` package.
@@ -57,26 +63,43 @@ def ppocr_model_path() -> Path:
     import rapidocr  # optional and heavy-ish: loaded on use
 
     models = Path(rapidocr.__file__).resolve().parent / "models"
-    path = models / PPOCR_REC_MODEL
+    path = models / name
     if not path.is_file():
         shipped = sorted(p.name for p in models.glob("*.onnx")) if models.is_dir() else []
         raise FileNotFoundError(
             f"{path} is missing: this rapidocr ({getattr(rapidocr, '__version__', '?')}) does not ship "
-            f"{PPOCR_REC_MODEL} (it ships {shipped or 'no models'}); install rapidocr>=3.10,<4."
+            f"{name} (it ships {shipped or 'no models'}); install rapidocr>=3.10,<4."
         )
     return path
 
 
-def _bgr(image: Image.Image) -> np.ndarray:
+def bgr_array(image: Image.Image) -> np.ndarray:
     """A PIL image as the contiguous 8-bit BGR array PP-OCR reads (alpha composited on white)."""
     return np.ascontiguousarray(np.asarray(to_rgb(image))[:, :, ::-1])
 
 
-def ppocr_reader(*, batch_size: int = 16) -> BaselineReader:
-    """Build the PP-OCR line recognizer (recognition only, CPU, offline).
+def ppocr_engine(params: dict[str, object]) -> object:
+    """A RapidOCR engine with the given settings, quiet and offline.
 
     RapidOCR's own log messages are limited to errors on its logger; other
-    loggers are left alone.
+    loggers are left alone. Every model the settings switch on must be named by
+    its ``*.model_path`` (see :func:`ppocr_model_path`), so nothing is downloaded.
+
+    Args:
+        params: RapidOCR settings by dotted name, e.g. ``{"Global.use_det": False}``.
+
+    Returns:
+        The ``rapidocr.RapidOCR`` engine.
+    """
+    from rapidocr import RapidOCR  # optional: loaded on use
+
+    engine = RapidOCR(params={**params, "Global.log_level": "error"})  # RapidOCR sets its logger's level from this
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return engine
+
+
+def ppocr_reader(*, batch_size: int = 16) -> BaselineReader:
+    """Build the PP-OCR line recognizer (recognition only, CPU, offline, quiet: see :func:`ppocr_engine`).
 
     Args:
         batch_size: Lines recognised in one ONNX Runtime call (they are padded to
@@ -86,24 +109,20 @@ def ppocr_reader(*, batch_size: int = 16) -> BaselineReader:
         A reader: images in, texts out in the same order; ``""`` for an image
         with no readable text or one under 2 pixels on a side.
     """
-    from rapidocr import RapidOCR  # optional: loaded on use
-
-    engine = RapidOCR(params={
+    engine = ppocr_engine({
         "Global.use_det": False,
         "Global.use_cls": False,
         "Global.use_rec": True,
-        "Global.log_level": "error",  # RapidOCR sets its own logger's level from this
         "Rec.model_path": str(ppocr_model_path()),  # named explicitly: never routed to a download
         "Rec.lang_type": "en",
         "Rec.rec_batch_num": batch_size,
     })
-    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
 
     def read(images: Sequence[Image.Image]) -> list[str]:
         texts = [""] * len(images)
         usable = [i for i, im in enumerate(images) if min(im.size) >= 2]
         if usable:
-            out = engine.recognize_txt([_bgr(images[i]) for i in usable])
+            out = engine.recognize_txt([bgr_array(images[i]) for i in usable])
             for i, text in zip(usable, out.txts or ()):
                 texts[i] = (text or "").strip()
         return texts

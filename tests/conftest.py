@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,14 @@ def tiny_qwen25(home: Path) -> Path:
 def synthetic(home: Path) -> helpers.SyntheticSet:
     """48 synthetic lines written in the demo layout."""
     return helpers.make_synthetic_lines(home / "raw" / "synthetic48", 48, seed=3)
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a connection fails the test."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network used: {args[1:]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

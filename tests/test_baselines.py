@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -25,17 +23,6 @@ def printed(text: str, size: int = 32, mode: str = "RGB") -> Image.Image:
     img = Image.new("RGB", (width, int(size * 1.5)), "white")
     ImageDraw.Draw(img).text((size // 2, size // 5), text, font=font, fill=(20, 20, 40))
     return img.convert(mode)
-
-
-@pytest.fixture()
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to open a connection fails the test."""
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"network used: {args[1:]}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def test_ppocr_reads_printed_lines_in_order_offline(no_network: None) -> None:
