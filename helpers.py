@@ -17,11 +17,11 @@ This file only re-exports; it defines nothing.
 from inkwell.baselines import read_baseline
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
-from inkwell.demo import read_pages, read_scan
+from inkwell.demo import Reader, load_reader, read_pages, read_scan
 from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
 from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
-from inkwell.pages import detect_lines
+from inkwell.pages import detect_lines, synthetic_page
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
 from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length,
@@ -37,8 +37,8 @@ from inkwell.tiny import build_tiny_model
 from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector, make_upload_reader
-from inkwell.workflow import (Reader, dataset_info, ensure_demo_data, evaluation_context, literal_parameters,
-                              load_reader, new_evaluation_dir, predict_systems, quick_validation,
+from inkwell.workflow import (dataset_info, ensure_demo_data, evaluation_context, literal_parameters,
+                              new_evaluation_dir, predict_systems, quick_validation,
                               take_lines, texts_of)
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "build_tiny_model",
     "make_synthetic_lines",
     "render_line",
+    "synthetic_page",
     # 02_finetune
     "ImageLimits",
     "LiveLossPlot",

@@ -1,7 +1,6 @@
 """The demo's steps: read line images, whole pages and PDF pages with a base model and an adapter.
 
-Top layer: imports the middle and bottom layers and :mod:`inkwell.workflow` (the
-shared :class:`~inkwell.workflow.Reader`). A page becomes lines through
+Top layer: imports the middle and bottom layers. A page becomes lines through
 :mod:`inkwell.pages` (PP-OCR's text detector, offline); the lines of *all* pages
 are then decoded together in batches, so a folder of short pages keeps the
 batches full. Nothing here displays anything: views are in :mod:`inkwell.render`,
@@ -14,17 +13,39 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from inkwell.decode import Prediction, predict_lines
+from inkwell.model import LoadedModel, load_adapter, load_model
+from inkwell.prompt import ImageLimits
 from inkwell.pages import READ_MODES, LineBox, crop_lines, detect_lines, looks_like_line
 from inkwell.readings import LineReading, readings_folder, save_readings
+from inkwell.runs import base_model_of, image_limits_of, trusts_remote_code
 from inkwell.sources import InputScan, SourcePage
-from inkwell.workflow import Reader
 
-__all__ = ["DemoReading", "PageResult", "flags_of", "read_pages", "read_scan"]
+__all__ = ["DemoReading", "PageResult", "Reader", "flags_of", "load_reader", "read_pages", "read_scan"]
+
+
+@dataclass
+class Reader:
+    """A base model with (optionally) an adapter, and the image limits it was trained with."""
+
+    loaded: LoadedModel
+    limits: ImageLimits
+    run: Path | None
+
+
+def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", load_in_4bit: bool = True) -> Reader:
+    """Load the base model (the run's, from its ``run.json``, unless named) and attach the run's adapter."""
+    base = base_model_of([run] if run else [], model_name)
+    loaded = load_model(base, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
+                        trust_remote_code=trusts_remote_code([run] if run else []))
+    if run is not None:
+        load_adapter(loaded, run)
+    return Reader(loaded, image_limits_of(run), run)
 
 
 @dataclass

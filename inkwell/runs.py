@@ -39,6 +39,8 @@ __all__ = [
     "new_run_dir",
     "now_iso",
     "RunChoice",
+    "image_limits_of",
+    "trusts_remote_code",
     "pick_run",
     "recorded_val_cer",
 ]
@@ -381,3 +383,13 @@ def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
         raise ValueError(f"The adapters come from different base models ({listed}). Evaluate the runs of one "
                          "base at a time: set adapters to those runs' names.")
     return next(iter(recorded.values()))
+
+
+def image_limits_of(run: Path | None) -> ImageLimits:
+    """The image limits a run was trained with (the defaults for no run): reading must use the same."""
+    return RunInfo.load(run).image_limits if run is not None else ImageLimits()
+
+
+def trusts_remote_code(runs: Sequence[Path]) -> bool:
+    """Whether any run was trained with ``trust_remote_code`` on (its base may then run its own code again)."""
+    return any(bool(RunInfo.load(r).parameters.get("trust_remote_code", False)) for r in runs)

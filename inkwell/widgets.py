@@ -18,10 +18,9 @@ from PIL import Image
 
 from inkwell.evaluate import Evaluation
 from inkwell.images import image_to_data_uri
-from inkwell.demo import read_scan
+from inkwell.demo import Reader, read_scan
 from inkwell.render import LEGEND_HTML, render_page_readings_html, sample_html
 from inkwell.sources import scan_upload
-from inkwell.workflow import Reader
 
 __all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "WORST_OF_SHOWN", "Inspector", "UploadReader", "make_inspector",
            "make_upload_reader", "with_static_copy"]

@@ -23,20 +23,18 @@ from inkwell.decode import Prediction, max_new_tokens_for, predict_lines
 from inkwell.evaluate import score_lines, system_metrics
 from inkwell.model import LoadedModel, load_adapter, load_model
 from inkwell.paths import DEMO_SOURCE, project_path, unique_path
-from inkwell.prompt import ImageLimits
 from inkwell.render import LEGEND_HTML, render_diff_html
-from inkwell.runs import DatasetInfo, RunInfo, base_model_of, library_versions, now_iso
+from inkwell.runs import (DatasetInfo, RunInfo, image_limits_of, library_versions, now_iso,
+                          trusts_remote_code)
 from inkwell.synth import SyntheticSet, make_synthetic_lines
 from inkwell.train import TrainSettings
 
 __all__ = [
-    "Reader",
     "ValidationCheck",
     "dataset_info",
     "ensure_demo_data",
     "evaluation_context",
     "literal_parameters",
-    "load_reader",
     "new_evaluation_dir",
     "predict_systems",
     "quick_validation",
@@ -158,16 +156,6 @@ def quick_validation(
     return ValidationCheck(len(refs), metrics.cer, metrics.wer, list(zip(refs, hyps))[:5])
 
 
-def _limits_of(run: Path | None) -> ImageLimits:
-    """The image limits a run was trained with (the defaults for no run)."""
-    return RunInfo.load(run).image_limits if run is not None else ImageLimits()
-
-
-def _trusted(runs: Sequence[Path]) -> bool:
-    """Whether the runs were trained with ``trust_remote_code`` on (their base may then run its own code again)."""
-    return any(bool(RunInfo.load(r).parameters.get("trust_remote_code", False)) for r in runs)
-
-
 def predict_systems(
     base_name: str,
     runs: Sequence[Path],
@@ -203,19 +191,19 @@ def predict_systems(
         raise ValueError(f"Run(s) {clash} have the name of another system in this evaluation; rename the run "
                          "folder under adapters/ or leave that baseline out.")
     loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
-                        trust_remote_code=_trusted(runs))
+                        trust_remote_code=trusts_remote_code(runs))
     refs = list(lines["text"])
     images = list(lines["image"])
     limit = max_new_tokens_for(loaded.processor, refs)
     out: dict[str, list[Prediction]] = {}
     if include_base:  # with the image limits of the first run, so the base sees what the adapters see
-        out["base"] = predict_lines(loaded, images, limits=_limits_of(runs[0] if runs else None),
+        out["base"] = predict_lines(loaded, images, limits=image_limits_of(runs[0] if runs else None),
                                     max_new_tokens=limit, batch_size=batch_size, desc="decoding base")
     for name in baselines:
         out[name] = read_baseline(name, images)
     for run in runs:
         load_adapter(loaded, run)
-        out[run.name] = predict_lines(loaded, images, limits=_limits_of(run), max_new_tokens=limit,
+        out[run.name] = predict_lines(loaded, images, limits=image_limits_of(run), max_new_tokens=limit,
                                       batch_size=batch_size, desc=f"decoding {run.name}")
     return out
 
@@ -245,22 +233,3 @@ def evaluation_context(
         "versions": library_versions(),
         "created": now_iso(),
     }
-
-
-@dataclass
-class Reader:
-    """A base model with (optionally) an adapter, and the image limits it was trained with."""
-
-    loaded: LoadedModel
-    limits: ImageLimits
-    run: Path | None
-
-
-def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", load_in_4bit: bool = True) -> Reader:
-    """Load the base model (from the run's ``run.json`` unless named) and attach the run's adapter."""
-    base = base_model_of([run] if run else [], model_name)
-    loaded = load_model(base, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
-                        trust_remote_code=_trusted([run] if run else []))
-    if run is not None:
-        load_adapter(loaded, run)
-    return Reader(loaded, _limits_of(run), run)

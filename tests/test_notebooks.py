@@ -144,8 +144,20 @@ def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> N
     assert static.index(f">{worst}<") == min(static.find(f">{i}<") for i in focus_cers if f">{i}<" in static)
     assert "VBox(" not in outputs(nb3, "text/plain")
 
-    # 04_demo: image in, text out
-    nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(raw / "images"), max_files=2)
+    # 04_demo: a folder as people have them (line images, a page, junk): every line read, saved, shown
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for image in sorted((raw / "images").glob("*.png"))[:2]:
+        (inbox / image.name).write_bytes(image.read_bytes())
+    helpers.synthetic_page(3, size=(900, 600), seed=2).image.save(inbox / "page.png")
+    (inbox / "empty.png").write_bytes(b"")
+    (inbox / "notes.txt").write_text("not an image", encoding="utf-8")
+    nb4 = run("04_demo", tmp_path, adapter="nb", inputs=str(inbox), max_files=0)
+    (readings,) = sorted((home / "adapters" / "nb" / "readings").iterdir())
+    with open(readings / "readings.csv", encoding="utf-8") as fh:
+        read = list(csv.DictReader(fh))
+    assert len(read) == 2 + 3 and {r["file"] for r in read} >= {"page.png"}
+    assert (readings / "page.xml").exists() and (readings / "page.txt").read_text(encoding="utf-8").count("\n") >= 2
     demo = outputs(nb4, "text/html")
-    assert demo.count("<img") == 2 and "recognised text" in demo
-    assert_reads_without_kernel(nb4, r"reading: 2/2 lines in ")
+    assert "3 line(s) found" in demo and "empty.png" in demo and "notes.txt" in demo and "Nothing was uploaded" in demo
+    assert_reads_without_kernel(nb4, r"reading: 5/5 lines in ")

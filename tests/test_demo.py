@@ -1,0 +1,72 @@
+"""04_demo's reading: line images and whole pages, decoded in batches across pages, saved, shown, uploaded."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from inkwell.demo import load_reader, read_pages, read_scan
+from inkwell.pages import synthetic_page
+from inkwell.render import render_page_readings_html
+from inkwell.sources import SourcePage, scan_inputs
+from inkwell.widgets import STATIC_CLASS, make_upload_reader
+
+
+@pytest.fixture(scope="module")
+def reader(tiny_qwen25: Path):
+    return load_reader(str(tiny_qwen25), None, backend="transformers")
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_pages_become_lines_and_all_lines_are_read_in_shared_batches(reader, tmp_path: Path) -> None:
+    page = synthetic_page(4, size=(900, 700), seed=3)
+    line = page.image.crop(page.boxes[0])
+    pages = [SourcePage(tmp_path / "page.png", 1, page.image), SourcePage(tmp_path / "line.png", 1, line)]
+    auto = read_pages(reader, pages, mode="auto", batch_size=4, progress=False)
+    assert [r.as_line for r in auto.pages] == [False, True]  # decided by shape, and said so
+    assert [len(r.lines) for r in auto.pages] == [4, 1] and "1 image(s) read as one line, 1 as pages" in auto.describe()
+    assert [ln.line for ln in auto.pages[0].lines] == [1, 2, 3, 4]
+    tops = [min(y for _, y in ln.polygon) for ln in auto.pages[0].lines]
+    assert tops == sorted(tops)  # reading order: top to bottom
+    one_by_one = read_pages(reader, pages, mode="auto", batch_size=4, across_pages=False, progress=False)
+    assert [ln.text for ln in one_by_one.lines] == [ln.text for ln in auto.lines]  # batching never changes the text
+    as_lines = read_pages(reader, pages, mode="lines", progress=False)
+    assert [len(r.lines) for r in as_lines.pages] == [1, 1]
+    with pytest.raises(ValueError, match="mode = 'page'"):
+        read_pages(reader, pages, mode="page")
+
+
+def test_a_folder_is_read_saved_and_shown_and_nothing_is_overwritten(reader, home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    page = synthetic_page(3, size=(900, 600), seed=5)
+    page.image.save(folder / "letter.png")
+    page.image.crop(page.boxes[1]).save(folder / "one-line.png")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    scan = scan_inputs(folder)
+    reading, saved = read_scan(reader, scan, output_dir=str(tmp_path / "out"))
+    assert len(reading.lines) == 3 + 1
+    assert saved.folder == tmp_path / "out" and saved.csv.exists() and len(saved.xml) == 2
+    again = read_scan(reader, scan, output_dir=str(tmp_path / "out"))[1]
+    assert again.folder != saved.folder and saved.csv.read_bytes() == again.csv.read_bytes()  # a new folder
+    view = render_page_readings_html(reading, scan)
+    assert "empty.png" in view and "notes.txt" in view and "3 line(s) found" in view
+    assert "loop" in view and "limit" in view  # the flags' legend is visible, not a tooltip
+
+
+def test_the_upload_box_reads_dropped_files_and_keeps_a_static_copy(reader, tmp_path: Path) -> None:
+    box = make_upload_reader(reader, output_dir=str(tmp_path / "uploads"))
+    assert STATIC_CLASS in box.static_html() and "Nothing was uploaded" in box.static_html()
+    line = synthetic_page(1, size=(700, 200), seed=1)
+    out = box.read([("photo.png", _png(line.image.crop(line.boxes[0]))), ("broken.png", b"\x89PNG junk")])
+    assert "Saved to" in out and "broken.png" in out and (tmp_path / "uploads" / "readings.csv").exists()
+    assert "photo" in box.static_html() and box.status.value.startswith("Read 2 file(s)")
