@@ -129,8 +129,8 @@ def read_pages(
             ``"auto"`` (decide per image by its shape, :func:`~inkwell.pages.looks_like_line`).
         batch_size: Lines decoded together.
         max_new_tokens: Longest answer per line, in tokens.
-        across_pages: Decode the lines of all pages in shared batches (False: page by page,
-            only for comparing speeds).
+        across_pages: Decode the lines of all pages in shared batches, lines of similar shape
+            together (False: page by page, only for comparing speeds). The texts do not depend on it.
         progress: Show progress bars.
 
     Returns:
@@ -160,7 +160,13 @@ def read_pages(
                              max_new_tokens=max_new_tokens, progress=progress, desc=desc) if images else []
 
     if across_pages:
-        flat = decode([c for page_crops in crops for c in page_crops], "reading")
+        every = [c for page_crops in crops for c in page_crops]
+        # similar widths decode together (less padding in a batch); the texts go back to their own places
+        order = sorted(range(len(every)), key=lambda i: every[i].width / max(1, every[i].height))
+        decoded = decode([every[i] for i in order], "reading")
+        flat: list[Prediction] = [Prediction("")] * len(every)
+        for i, prediction in zip(order, decoded):
+            flat[i] = prediction
         per_page, at = [], 0
         for page_crops in crops:
             per_page.append(flat[at:at + len(page_crops)])
