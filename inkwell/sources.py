@@ -139,12 +139,18 @@ class InputScan:
             n = len({Path(u.file) for u in self.unreadable})
             text += f"; {_count(n, 'file')} could not be read: " + "; ".join(u.describe() for u in self.unreadable)
         if self.other_files:
-            names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.other_files)
+            names = _first([p.name + ("/" if p.is_dir() else "") for p in self.other_files])
             text += f"; {_count(len(self.other_files), 'other file')} skipped: {names}"
         if self.not_read:
-            text += (f"; {_count(len(self.not_read), 'more file')} not read (max_files): "
-                     + ", ".join(p.name for p in self.not_read))
+            text += (f"; {_count(len(self.not_read), 'more file')} not read (max_files; 0 reads all): "
+                     + _first([p.name for p in self.not_read]))
         return text
+
+
+def _first(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more there are."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _count(n: int, word: str) -> str:

@@ -35,15 +35,17 @@ _HIDE_WHEN_LIVE = (
 )
 
 
-def with_static_copy(body: str, title: str) -> str:
+def with_static_copy(body: str, title: str,
+                     hint: str = "Run the notebook to step through every line interactively.") -> str:
     """Wrap a widget's static HTML copy: a note saying what it is, hidden while the live widget shows.
 
     Args:
         body: The HTML the widget would show first.
         title: What the copy shows, e.g. "first 5 of 56 lines".
+        hint: What the live widget offers beyond the copy.
     """
     note = (f'<p style="margin:0.2em 0;opacity:0.75"><i>Static copy ({html.escape(title)}). '
-            "Run the notebook to step through every line interactively.</i></p>")
+            f"{html.escape(hint)}</i></p>")
     return f'{_HIDE_WHEN_LIVE}<div class="{STATIC_CLASS}">{note}{body}</div>'
 
 
@@ -232,7 +234,8 @@ class UploadReader(widgets.VBox):
     def static_html(self) -> str:
         """What a saved notebook shows in place of the box: what it did last, or how to use it."""
         body = self.html.value or "<p>Nothing was uploaded.</p>"
-        return with_static_copy(body, "the upload box's last result; the box itself needs a running kernel")
+        return with_static_copy(body, "the upload box's last result",
+                                "Run the notebook to upload images or PDFs: the box needs a running kernel.")
 
     def read(self, files: list[tuple[str, bytes]]) -> str:
         """Read ``(name, bytes)`` files as if uploaded; returns (and shows) the result's HTML."""
