@@ -331,6 +331,22 @@ def _drop_duplicates(rows: list[RawRow], texts: list[str | None], good: list[tup
     return [g for p, g in enumerate(good) if p not in dropped], n_dup
 
 
+def _reading_notes(read_notes: list[str], kept: list[tuple[RawRow, str]], shown: int = 5) -> list[str]:
+    """Remarks from reading (at most ``shown`` of them, then a count) and on kept lines cut out of pages that
+    are still taller than wide although their text is longer than 3 characters (``kept``: row, normalised text)."""
+    notes = list(read_notes[:shown])
+    if len(read_notes) > shown:
+        notes.append(f"... and {len(read_notes) - shown} more such remark(s).")
+    tall = [r.id for r, text in kept
+            if isinstance(r.resolved, Image.Image) and r.resolved.height > r.resolved.width and len(text) > 3]
+    if tall:
+        notes.append(f"{len(tall)} line(s) cut out of pages are taller than wide although their text is longer than "
+                     f"3 characters ({', '.join(tall[:shown])}{', ...' if len(tall) > shown else ''}): vertical "
+                     "writing without a baseline? They were kept; give such lines a Baseline running in reading "
+                     "direction (PAGE Baseline, ALTO 4 BASELINE points), so they are cut upright.")
+    return notes
+
+
 def _assign_splits(rows: list[RawRow], accepted: list[int], ratios: tuple[float, float, float], seed: int,
                    notes: list[str]) -> tuple[dict[int, str], dict[int, str]]:
     """Split accepted rows by connected group (page/document + writer); user split values win.
@@ -454,7 +470,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
             f"{src_name}: no usable rows ({n_rows} read, {len(log.rejected)} rejected"
             f"{': ' + by_reason if by_reason else ''}). Expected at least one row with an existing, "
             "readable image and a non-empty text.")
-    notes: list[str] = []
+    notes: list[str] = _reading_notes(read.notes, [(rows[i], texts[i] or "") for i, _ in accepted])
     split_of, comp = _assign_splits(rows, [i for i, _ in accepted], split_ratios, seed, notes)
 
     columns: dict[str, dict[str, list]] = {s: {k: [] for k in _FEATURES} for s in SPLITS}

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
+    "baseline_crop",
     "draw_boxes",
     "exif_orientation",
     "image_to_data_uri",
@@ -198,8 +199,21 @@ def polygon_crop(page: Image.Image, points: list[tuple[float, float]]) -> Image.
     return crop
 
 
-def load_page(path: Path, max_pixels: int, declared: tuple[int, int] | None) -> tuple[Image.Image | None, str | None]:
+def load_page(path: Path, max_pixels: int, declared: tuple[int, int] | None, *,
+              notes: list[str] | None = None, declared_by: str = "the XML file") -> tuple[Image.Image | None, str | None]:
     """Open a page image for cutting lines; EXIF rotation applied only when it matches the declared size.
+
+    The XML's frame wins: an image whose stored pixels already have the declared size is used as
+    stored, even when its EXIF orientation would turn it; that is then said in ``notes``
+    (e.g. ``"page1.jpg: EXIF orientation 6 would turn the image to 3000x4000, but page1.xml
+    declares 4000x3000; the XML's frame is used."``).
+
+    Args:
+        path: The page image.
+        max_pixels: Largest width*height opened.
+        declared: The (width, height) the XML declares, or None.
+        notes: Remarks for the report are appended here (when given).
+        declared_by: Who declares the size, for the note (e.g. the XML file's name).
 
     Returns:
         ``(RGB image, None)`` or ``(None, reason)``.
@@ -212,13 +226,48 @@ def load_page(path: Path, max_pixels: int, declared: tuple[int, int] | None) -> 
     if img is None:
         return None, reason
     try:
-        if declared and img.size != declared and exif_orientation(img) != 1:
+        orientation = exif_orientation(img) if declared else 1
+        if declared and img.size != declared and orientation != 1:
             turned = ImageOps.exif_transpose(img)
             if turned.size == declared:
                 img = turned
+        elif declared and img.size == declared and orientation in (5, 6, 7, 8) and declared[0] != declared[1]:
+            if notes is not None:
+                notes.append(f"{path.name}: EXIF orientation {orientation} would turn the image to "
+                             f"{declared[1]}x{declared[0]}, but {declared_by} declares {declared[0]}x{declared[1]}; "
+                             "the XML's frame is used.")
         return to_rgb(img), None
     except (OSError, ValueError):
         return None, "corrupt_image"
+
+
+def _quarter_turns(baseline: list[tuple[float, float]] | None) -> int:
+    """How many quarter turns counter-clockwise make a baseline (first to last point) run left to right:
+    1 for one running top to bottom, -1 for one running bottom to top, else 0 (baselines within 45 degrees
+    of horizontal, right-to-left ones included, as right-to-left scripts draw them, are left alone)."""
+    if not baseline or len(baseline) < 2:
+        return 0
+    (x0, y0), (x1, y1) = baseline[0], baseline[-1]
+    dx, dy = x1 - x0, y1 - y0  # image coordinates: y grows downwards
+    if abs(dy) <= abs(dx):
+        return 0
+    return 1 if dy > 0 else -1
+
+
+def baseline_crop(page: Image.Image, points: list[tuple[float, float]],
+                  baseline: list[tuple[float, float]] | None = None) -> Image.Image | None:
+    """Cut a line polygon out of a page (see :func:`polygon_crop`) and turn it so its text reads left to right.
+
+    A vertical baseline (more than 45 degrees from horizontal, direction from its first to its last
+    point) turns the crop by a quarter: one running bottom to top is turned 90 degrees clockwise, one
+    running top to bottom 90 degrees counter-clockwise. Lines without a baseline, and gently sloped
+    ones, are cut as :func:`polygon_crop` cuts them.
+    """
+    crop = polygon_crop(page, points)
+    turns = _quarter_turns(baseline)
+    if crop is None or turns == 0:
+        return crop
+    return crop.transpose(Image.Transpose.ROTATE_90 if turns == 1 else Image.Transpose.ROTATE_270)
 
 
 def draw_boxes(

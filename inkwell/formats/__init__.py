@@ -10,7 +10,7 @@ span a folder of files add ``sources(folder)``. Shared records live in
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -44,6 +44,7 @@ class ReadResult:
         skipped: PaddleOCR ``"###"`` regions skipped.
         format: The format read.
         images_root: Folder image paths were resolved against.
+        notes: Remarks made while reading, each naming its file (duplicates dropped).
     """
 
     rows: list[RawRow]
@@ -51,6 +52,7 @@ class ReadResult:
     skipped: int
     format: str
     images_root: Path
+    notes: list[str] = field(default_factory=list)
 
 
 def _sniff_file(path: Path) -> str | None:
@@ -154,4 +156,4 @@ def read_rows(source: str | Path, images_root: str | Path | None = None, format:
     log = ReadLog(max_pixels=max_pixels)
     for path, root in zip(files, roots):
         module.read(path, resolvers[root], log)
-    return ReadResult(log.rows, log.rejected, log.skipped, module.NAME, roots[0])
+    return ReadResult(log.rows, log.rejected, log.skipped, module.NAME, roots[0], list(dict.fromkeys(log.notes)))

@@ -1,4 +1,5 @@
-"""ALTO (v2-v4): text lines cut out of the page image by their polygon shape or box.
+"""ALTO (v2-v4): text lines cut out of the page image by their polygon shape or box
+(turned upright along an ALTO 4 ``BASELINE`` that runs vertically).
 
 Imports :mod:`inkwell.formats.xmlpages`.
 """
@@ -31,6 +32,13 @@ def _line_points(tl: ET.Element) -> Points:
     return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
 
 
+def _line_baseline(tl: ET.Element) -> Points:
+    """The line's baseline as points (ALTO 4's ``BASELINE="x1,y1 x2,y2 ..."``); none for older ALTO's
+    single number (a height: the line is horizontal)."""
+    points = parse_points(tl.get("BASELINE"))
+    return points if len(points) >= 2 else []
+
+
 def _line_text(tl: ET.Element) -> str:
     parts: list[str] = []
     for child in tl:
@@ -51,7 +59,7 @@ def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
     fname = next((e.text or "" for e in descendants(root, "fileName")), "")
     page_el = next(descendants(root, "Page"), None)
     declared = None if page_el is None else declared_size(page_el.get("WIDTH"), page_el.get("HEIGHT"))
-    lines = [(_line_points(tl), _line_text(tl)) for tl in descendants(root, "TextLine")]
+    lines = [(_line_points(tl), _line_text(tl), _line_baseline(tl)) for tl in descendants(root, "TextLine")]
     xmlpages.read_pages(path, [(fname.strip(), declared, lines)], resolver, log)
 
 

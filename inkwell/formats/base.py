@@ -140,12 +140,14 @@ class ReadLog:
 
     Attributes:
         max_pixels: Largest page image opened to cut lines out of.
+        notes: Remarks for the report made while reading (e.g. a page image used against its EXIF orientation).
     """
 
     rows: list[RawRow] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     skipped: int = 0
     max_pixels: int = MAX_IMAGE_PIXELS
+    notes: list[str] = field(default_factory=list)
 
     def reject(self, source: Path, line: int, image: str, reason: str, detail: str = "",
                resolved: Path | None = None) -> None:

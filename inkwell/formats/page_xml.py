@@ -48,6 +48,13 @@ def _line_points(tl: ET.Element) -> Points:
     return [(float(p.get("x", 0)), float(p.get("y", 0))) for p in children(coords, "Point")]
 
 
+def _line_baseline(tl: ET.Element) -> Points:
+    """The line's ``Baseline`` points (empty when it has none)."""
+    base = next(iter(children(tl, "Baseline")), None)
+    points = parse_points(base.get("points")) if base is not None else []
+    return points if len(points) >= 2 else []
+
+
 def _textequiv_text(elem: ET.Element) -> str | None:
     equivs = children(elem, "TextEquiv")
     if not equivs:
@@ -71,7 +78,7 @@ def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
     pages: list[PageLines] = []
     for page_el in descendants(root, "Page"):
         declared = declared_size(page_el.get("imageWidth"), page_el.get("imageHeight"))
-        lines = [(_line_points(tl), _line_text(tl)) for tl in descendants(page_el, "TextLine")]
+        lines = [(_line_points(tl), _line_text(tl), _line_baseline(tl)) for tl in descendants(page_el, "TextLine")]
         pages.append((page_el.get("imageFilename", ""), declared, lines))
     read_pages(path, pages, resolver, log)
 

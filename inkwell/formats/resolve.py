@@ -113,9 +113,10 @@ def add_file_row(log: ReadLog, resolver: Resolver, src: Path, line: int, image: 
                            split_norm, f"{src.name}:{line}"))
 
 
-def open_page(resolver: Resolver, image: str, log: ReadLog,
-              declared: tuple[int, int] | None = None) -> tuple[Image.Image | None, Path | None, str | None]:
-    """Resolve and open the page image that lines are cut out of.
+def open_page(resolver: Resolver, image: str, log: ReadLog, declared: tuple[int, int] | None = None,
+              declared_by: str = "the XML file") -> tuple[Image.Image | None, Path | None, str | None]:
+    """Resolve and open the page image that lines are cut out of (remarks on its orientation go to ``log.notes``;
+    ``declared_by`` names who declares its size).
 
     Returns:
         ``(page, path, None)``, or ``(None, path or None, reason)`` when the page cannot be used.
@@ -123,5 +124,5 @@ def open_page(resolver: Resolver, image: str, log: ReadLog,
     path, reason = resolver.resolve(image, None)
     if path is None:
         return None, None, reason
-    page, reason = load_page(path, log.max_pixels, declared)
+    page, reason = load_page(path, log.max_pixels, declared, notes=log.notes, declared_by=declared_by)
     return page, path, reason

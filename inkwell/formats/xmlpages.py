@@ -13,7 +13,7 @@ from pathlib import Path
 
 from inkwell.formats.base import DataFormatError, RawRow, ReadLog
 from inkwell.formats.resolve import Resolver, open_page
-from inkwell.images import polygon_crop
+from inkwell.images import baseline_crop
 
 __all__ = [
     "PageLines",
@@ -32,8 +32,9 @@ __all__ = [
 ]
 
 Points = list[tuple[float, float]]
-#: One page: (image path as written, declared (width, height) or None, [(line polygon, line text), ...]).
-PageLines = tuple[str, "tuple[int, int] | None", list[tuple[Points, str]]]
+#: One page: (image path as written, declared (width, height) or None, [(line polygon, line text), ...]);
+#: a line may carry its baseline as a third item (then it is cut turned along it, see ``read_pages``).
+PageLines = tuple[str, "tuple[int, int] | None", "list[tuple[Points, str] | tuple[Points, str, Points]]"]
 
 _ROOTS = {"pcgts": "page_xml", "alto": "alto"}
 _EXPECTED = {"page_xml": ("PAGE-XML (PcGts/Page/TextRegion/TextLine)", "PcGts (PAGE-XML)"),
@@ -119,16 +120,21 @@ def parse_root(xml_path: Path, kind: str) -> ET.Element:
 
 
 def read_pages(xml_path: Path, pages: list[PageLines], resolver: Resolver, log: ReadLog) -> None:
-    """Cut each page's lines out of its image into ``log`` (one rejection per line when the page is unusable)."""
+    """Cut each page's lines out of its image into ``log`` (one rejection per line when the page is unusable).
+
+    A line given with a vertical baseline is turned so its text reads left to right
+    (:func:`inkwell.images.baseline_crop`); a page image whose EXIF orientation contradicts the
+    declared size is used in the XML's frame, with a note in ``log.notes``.
+    """
     for image, declared, lines in pages:
         if not lines:
             continue
-        page, page_path, reason = open_page(resolver, image, log, declared)
-        for idx, (pts, text) in enumerate(lines, start=1):
+        page, page_path, reason = open_page(resolver, image, log, declared, declared_by=xml_path.name)
+        for idx, (pts, text, *more) in enumerate(lines, start=1):
             if page is None:
                 log.reject(xml_path, idx, image, reason or "missing_file", "page image", page_path)
                 continue
-            crop = polygon_crop(page, pts) if pts else None
+            crop = baseline_crop(page, pts, more[0] if more else None) if pts else None
             if crop is None:
                 log.reject(xml_path, idx, image, "bad_region", f"TextLine {idx}", page_path)
                 continue
