@@ -117,7 +117,10 @@ def _ppocrlabel_notes(folder: Path, label: Path) -> list[str]:
         if what is not None:
             notes.append(f"{p.name} is {what} (bookkeeping, not read); labels are read from {label.name}.")
         elif p.name.lower() == _PPOCR_REC:
-            n = sum(1 for line in decode_text_file(p).splitlines() if line.strip()) if not _is_empty(p) else 0
+            try:
+                n = sum(1 for line in decode_text_file(p).splitlines() if line.strip())
+            except DataFormatError:
+                n = 0
             crops = " with its crops in crop_img/" if (folder / "crop_img").is_dir() else ""
             notes.append(
                 f"{p.name} ({n} line crop(s) exported by PPOCRLabel{crops}) was not used: lines are cut out of the "
