@@ -402,7 +402,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
                     output_root: str | Path = "data/processed", *, format: str = "auto", seed: int = 0,
                     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), max_aspect_ratio: float = 0.0,
                     min_side: int = 8, max_image_pixels: int = MAX_IMAGE_PIXELS, overwrite: bool = False,
-                    progress: bool = True) -> DataReport:
+                    progress: bool = True, paddle_difficult: str = "skip") -> DataReport:
     """Read, validate, split and write a line-image dataset.
 
     Every input row is either written or listed in ``rejected.csv`` with a reason and a fix.
@@ -424,6 +424,9 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         overwrite: Replace an existing dataset of the same name.
         progress: Show a bar while images are checked (datasets' own bars stay off: a saved notebook
             would show them frozen at 0/N).
+        paddle_difficult: ``"skip"`` (default) or ``"keep"`` PaddleOCR detection regions marked
+            ``"difficult": true`` -- PPOCRLabel's mark for illegible or uncertain text, which its own
+            recognition export leaves out too; counted in the report's notes either way.
 
     Returns:
         The report (also written to ``report.json``).
@@ -440,7 +443,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         raise FileExistsError(f"{target} already exists. Pick another dataset_name or set overwrite=True.")
     max_aspect = max_aspect_ratio if max_aspect_ratio > 0 else strictest_aspect_ratio()
 
-    read = read_rows(source, images_root, format, max_image_pixels)
+    read = read_rows(source, images_root, format, max_image_pixels, paddle_difficult=paddle_difficult)
     rows = read.rows
     src_name = Path(source).name
     n_rows = len(rows) + len(read.rejected)

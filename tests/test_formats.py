@@ -1,5 +1,7 @@
 """Tests for inkwell.formats: detecting and reading each annotation format, and structural errors."""
 
+import json
+
 import numpy as np
 import pytest
 from builders import (
@@ -250,3 +252,145 @@ def test_no_image_column_message(tmp_path):
     with pytest.raises(DataFormatError) as info:
         read_rows(tmp_path / "labels.csv")
     assert str(info.value).startswith("labels.csv, line 1: no image column found (columns: a, b).")
+
+
+# ---------------------------------------------------------------------------
+# folders holding several formats, and labelling tools' own files
+# ---------------------------------------------------------------------------
+
+
+def _ocrd_workspace(ws):
+    """An OCR-D workspace: mets.xml, two page images, the same two pages as PAGE and as ALTO."""
+    (ws / "OCR-D-IMG").mkdir(parents=True)
+    page_image(ws / "OCR-D-IMG" / "a.png")
+    b = Image.open(page_image(ws / "OCR-D-IMG" / "b.png")).convert("RGB")
+    ImageDraw.Draw(b).rectangle([25, 30, 40, 140], fill=(90, 90, 90))
+    b.save(ws / "OCR-D-IMG" / "b.png")
+    (ws / "mets.xml").write_text('<mets:mets xmlns:mets="http://www.loc.gov/METS/"/>', encoding="utf-8")
+    for name in ("a", "b"):
+        page_xml(ws / "OCR-D-GT-PAGE", "2019", f"{name}.xml", f"OCR-D-IMG/{name}.png")
+        alto_xml(ws / "OCR-D-GT-ALTO", f"{name}.xml", f"OCR-D-IMG/{name}.png")
+    return ws
+
+
+def test_ocrd_workspace_with_page_and_alto_needs_a_format(tmp_path):
+    ws = _ocrd_workspace(tmp_path / "ws")
+    for call in (lambda: detect_format(ws), lambda: run(ws, tmp_path)):
+        with pytest.raises(DataFormatError) as info:
+            call()
+        msg = str(info.value)
+        assert "2 PAGE files in OCR-D-GT-PAGE/" in msg and "2 ALTO files in OCR-D-GT-ALTO/" in msg
+        assert "Set `format` to one of 'page_xml', 'alto'" in msg
+        assert "mets.xml: the workspace's METS file, not an annotation" in msg
+    assert not (tmp_path / "out" / "ds").exists()
+
+
+@pytest.mark.parametrize("fmt,other", [("page_xml", "2 ALTO files in OCR-D-GT-ALTO/"),
+                                       ("alto", "2 PAGE files in OCR-D-GT-PAGE/")])
+def test_ocrd_workspace_read_in_the_named_format(tmp_path, fmt, other):
+    ws = _ocrd_workspace(tmp_path / "ws")
+    res = read_rows(ws, format=fmt)
+    assert res.rejected == [] and len(res.rows) == 4  # every page of that format, images found from the workspace
+    assert {r.source.split("/")[-2] for r in res.rows} == {f"OCR-D-GT-{'PAGE' if fmt == 'page_xml' else 'ALTO'}"}
+    report = run(ws, tmp_path, format=fmt)
+    assert report.format == fmt and report.n_accepted == 4
+    assert f"{other} were not read (format = {fmt!r})." in report.notes
+    assert any(n.startswith("mets.xml is the workspace's METS file") for n in report.notes)
+
+
+def test_mets_file_as_source_is_named_as_such(tmp_path):
+    ws = _ocrd_workspace(tmp_path / "ws")
+    with pytest.raises(DataFormatError, match="mets.xml is the workspace's METS file") as info:
+        read_rows(ws / "mets.xml")
+    assert "Set `source` to its folder" in str(info.value)
+
+
+def _ppocrlabel_folder(root, rec=True):
+    """A PPOCRLabel project: imgs/ with Label.txt, fileState.txt, Cache.cach (and rec_gt.txt + crop_img/)."""
+    label = paddle_det_set(root / "imgs")
+    label.write_text(label.read_text(encoding="utf-8").replace("page.png", "imgs/page.png"), encoding="utf-8")
+    img = root / "imgs"
+    (img / "fileState.txt").write_text(f"{img / 'page.png'}\t1\n", encoding="utf-8")
+    (img / "Cache.cach").write_text(label.read_text(encoding="utf-8"), encoding="utf-8")
+    if rec:
+        line_image(img / "crop_img" / "page_crop_0.jpg")
+        (img / "rec_gt.txt").write_text("crop_img/page_crop_0.jpg\ttilted\n", encoding="utf-8")
+    return img
+
+
+@pytest.mark.parametrize("rec", [True, False])
+def test_ppocrlabel_folder_reads_label_txt_and_names_the_rest(tmp_path, rec):
+    img = _ppocrlabel_folder(tmp_path, rec)
+    assert detect_format(img) == "paddle_det"
+    report = run(img, tmp_path)
+    assert report.format == "paddle_det" and report.n_accepted == 1 and report.n_skipped_regions == 1
+    notes = "\n".join(report.notes)
+    assert "fileState.txt is PPOCRLabel's record of which images were checked (bookkeeping, not read)" in notes
+    assert "Cache.cach is PPOCRLabel's autosave" in notes
+    if rec:
+        assert "rec_gt.txt (1 line crop(s) exported by PPOCRLabel with its crops in crop_img/) was not used" in notes
+        assert f'set format = "paddle_rec" and source = "{img / "rec_gt.txt"}"' in notes
+        assert len(read_rows(img / "rec_gt.txt", format="paddle_rec").rows) == 1  # the advice works
+    else:
+        assert "rec_gt.txt" not in notes
+
+
+def test_ppocrlabel_folder_names_other_label_files(tmp_path):
+    img = _ppocrlabel_folder(tmp_path, rec=False)
+    (img / "gt.txt").write_text("imgs/page.png\tsomething\n", encoding="utf-8")
+    res = read_rows(img)
+    assert res.format == "paddle_det" and len(res.rows) == 1
+    assert any(n.startswith("gt.txt (paddle_rec) was not read") and str(img / "gt.txt") in n for n in res.notes)
+
+
+@pytest.mark.parametrize("where", ["file", "ppocrlabel_folder", "folder"])
+def test_empty_annotation_file_says_empty(tmp_path, where):
+    if where == "ppocrlabel_folder":
+        img = _ppocrlabel_folder(tmp_path, rec=False)
+        (img / "Label.txt").write_text("", encoding="utf-8")
+        source, name = img, "Label.txt"
+    else:
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "Label.txt").write_text("\n  \n", encoding="utf-8")
+        source, name = (tmp_path / "in" / "Label.txt" if where == "file" else tmp_path / "in"), "Label.txt"
+    for fmt in ("auto", "paddle_det"):
+        with pytest.raises(DataFormatError) as info:
+            run(source, tmp_path, format=fmt)
+        msg = str(info.value)
+        assert f"{name}, line 1: the annotation file is empty" in msg and "format not recognised" not in msg
+        assert "set `source`" in msg and "File > Export Label" in msg
+
+
+def _difficult_set(folder):
+    """Label.txt with one plain region and three marked difficult."""
+    label = paddle_det_set(folder)
+    regions = [{"transcription": f"r{k}", "points": [[10, 10 + 60 * k], [210, 10 + 60 * k], [210, 50 + 60 * k],
+                                                    [10, 50 + 60 * k]], "difficult": k > 0} for k in range(4)]
+    page = Image.new("RGB", (400, 300), "white")
+    for k in range(4):
+        ImageDraw.Draw(page).rectangle([20 + 30 * k, 20 + 60 * k, 60 + 30 * k, 40 + 60 * k], fill="black")
+    page.save(folder / "page.png")
+    label.write_text("page.png\t" + json.dumps(regions) + "\n", encoding="utf-8")
+    return label
+
+
+@pytest.mark.parametrize("choice,accepted,note", [
+    (None, 1, "3 regions marked difficult skipped (paddle_difficult = 'skip')"),
+    ("skip", 1, "3 regions marked difficult skipped (paddle_difficult = 'skip')"),
+    ("keep", 4, "3 regions marked difficult kept (paddle_difficult = 'keep')"),
+])
+def test_paddle_difficult_regions_skipped_or_kept_and_counted(tmp_path, choice, accepted, note):
+    label = _difficult_set(tmp_path / "in")
+    kw = {} if choice is None else {"paddle_difficult": choice}
+    report = run(label, tmp_path, **kw)
+    assert report.n_accepted == accepted
+    assert any(n.startswith(note) for n in report.notes)
+    res = read_rows(label, **kw)
+    assert res.difficult == 3 and len(res.rows) == accepted
+
+
+def test_bad_paddle_difficult_value_refused(tmp_path):
+    label = _difficult_set(tmp_path / "in")
+    with pytest.raises(ValueError, match=r"paddle_difficult must be one of 'skip', 'keep'; got 'drop'"):
+        run(label, tmp_path, paddle_difficult="drop")
+    assert not (tmp_path / "out" / "ds").exists()

@@ -25,6 +25,7 @@ __all__ = [
     "FIXES",
     "GROUP_KEYS",
     "IMAGE_KEYS",
+    "PADDLE_DIFFICULT",
     "RawRow",
     "ReadLog",
     "Rejection",
@@ -54,6 +55,9 @@ SPLIT_VALUES = {"train": "train", "training": "train", "validation": "validation
                 "test": "test", "testing": "test"}
 #: Suffixes of files read as tables (and sniffed for PaddleOCR labels).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+#: What ``paddle_difficult`` accepts: PaddleOCR detection regions marked ``"difficult": true`` (PPOCRLabel's
+#: checkbox for illegible or uncertain text) are left out (``"skip"``, as PPOCRLabel's own export does) or read.
+PADDLE_DIFFICULT = ("skip", "keep")
 
 #: Reason code -> one sentence telling the user how to fix the row.
 FIXES = {
@@ -136,11 +140,13 @@ class RawRow:
 
 @dataclass
 class ReadLog:
-    """What the readers collect: rows, rejections and skipped ``"###"`` regions.
+    """What the readers collect: rows, rejections, skipped ``"###"`` regions and regions marked difficult.
 
     Attributes:
         max_pixels: Largest page image opened to cut lines out of.
         notes: Remarks for the report made while reading (e.g. a page image used against its EXIF orientation).
+        difficult: PaddleOCR regions marked ``"difficult": true`` (skipped or kept, per ``paddle_difficult``).
+        paddle_difficult: ``"skip"`` or ``"keep"`` regions marked difficult (see :data:`PADDLE_DIFFICULT`).
     """
 
     rows: list[RawRow] = field(default_factory=list)
@@ -148,6 +154,8 @@ class ReadLog:
     skipped: int = 0
     max_pixels: int = MAX_IMAGE_PIXELS
     notes: list[str] = field(default_factory=list)
+    difficult: int = 0
+    paddle_difficult: str = "skip"
 
     def reject(self, source: Path, line: int, image: str, reason: str, detail: str = "",
                resolved: Path | None = None) -> None:

@@ -2,7 +2,8 @@
 
 Imports the bottom layer and the other format modules' shared parts. Four-point
 regions are warped upright (the PaddleOCR convention); regions labelled ``"###"``
-are skipped and counted.
+are skipped and counted; regions marked ``"difficult": true`` are counted and
+skipped or kept as ``log.paddle_difficult`` says.
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ def sniff(path: Path) -> bool:
 default_root = paddle_rec.default_root
 
 
+def _is_difficult(value: object) -> bool:
+    """True for PPOCRLabel's ``"difficult": true`` (also written as "true"/1 by other tools)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
 def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
-    """Cut every labelled region of every page into ``log`` (``"###"`` regions skipped)."""
+    """Cut every labelled region of every page into ``log`` (``"###"`` regions skipped; regions marked
+    difficult counted, and skipped when ``log.paddle_difficult`` is ``"skip"``)."""
     for line, raw in enumerate(decode_text_file(path).splitlines(), start=1):
         if not raw.strip():
             continue
@@ -61,6 +70,10 @@ def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
             if text is not None and str(text).strip() == "###":
                 log.skipped += 1
                 continue
+            if _is_difficult(region.get("difficult")):
+                log.difficult += 1
+                if log.paddle_difficult == "skip":
+                    continue
             wanted.append((k, region, text))
         if not wanted:
             continue

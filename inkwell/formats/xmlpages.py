@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,12 +17,15 @@ from inkwell.formats.resolve import Resolver, open_page
 from inkwell.images import baseline_crop
 
 __all__ = [
+    "KIND_LABELS",
     "PageLines",
     "Points",
     "children",
     "declared_size",
     "descendants",
+    "count_by_folder",
     "local",
+    "mets_files",
     "page_folder_root",
     "parse_points",
     "parse_root",
@@ -36,14 +40,16 @@ Points = list[tuple[float, float]]
 #: a line may carry its baseline as a third item (then it is cut turned along it, see ``read_pages``).
 PageLines = tuple[str, "tuple[int, int] | None", "list[tuple[Points, str] | tuple[Points, str, Points]]"]
 
-_ROOTS = {"pcgts": "page_xml", "alto": "alto"}
+_ROOTS = {"pcgts": "page_xml", "alto": "alto", "mets": "mets"}
+#: What users call each XML format in messages.
+KIND_LABELS = {"page_xml": "PAGE", "alto": "ALTO", "broken": "unparsable XML"}
 _EXPECTED = {"page_xml": ("PAGE-XML (PcGts/Page/TextRegion/TextLine)", "PcGts (PAGE-XML)"),
              "alto": ("ALTO v4", "alto (ALTO)")}
 
 
 def root_kind(path: Path) -> str | None:
-    """``"page_xml"``/``"alto"`` from an XML file's root element (without parsing it whole),
-    ``"broken"`` when not even the root element parses, else None."""
+    """``"page_xml"``/``"alto"`` (``"mets"`` for a METS workspace file such as OCR-D's and Transkribus'
+    ``mets.xml``) from an XML file's root element (without parsing it whole), ``"broken"`` when not even the root element parses, else None."""
     try:
         for _event, elem in ET.iterparse(str(path), events=("start",)):
             return _ROOTS.get(elem.tag.rsplit("}", 1)[-1].lower())
@@ -85,6 +91,22 @@ def xml_files(folder: Path) -> list[tuple[Path, str]]:
         return found
 
     return scan(folder.glob("*.xml")) or scan(folder.rglob("*.xml"))
+
+
+def mets_files(folder: Path) -> list[Path]:
+    """The METS workspace files (OCR-D's, Transkribus' ``mets.xml``) at the top of a folder: they list the
+    pages and hold no transcriptions, so they are never read as annotations."""
+    return [p for p in sorted(folder.glob("*.xml")) if p.is_file() and root_kind(p) == "mets"]
+
+
+def count_by_folder(folder: Path, found: list[tuple[Path, str]]) -> list[str]:
+    """Describe XML files per format and sub-folder, e.g. ``["2 PAGE files in OCR-D-GT-PAGE/"]``."""
+    counts = Counter((kind, p.parent) for p, kind in found)
+    described = []
+    for (kind, parent), n in counts.items():
+        rel = parent.relative_to(folder).as_posix() if parent != folder else folder.name
+        described.append(f"{n} {KIND_LABELS.get(kind, kind)} file{'' if n == 1 else 's'} in {rel}/")
+    return described
 
 
 def parse_points(text: str | None) -> Points:
@@ -144,7 +166,10 @@ def read_pages(xml_path: Path, pages: list[PageLines], resolver: Resolver, log: 
 
 def page_folder_root(path: Path, source: Path) -> Path:
     """Image paths are relative to the XML file's folder, or to its parent for a folder named ``page``
-    (as Transkribus exports it)."""
+    (as Transkribus exports it), or to the workspace folder read when it holds a METS file (OCR-D
+    workspaces name images from there, e.g. ``OCR-D-IMG/0001.tif``)."""
+    if source.is_dir() and source != path.parent and mets_files(source):
+        return source
     return path.parent.parent if path.parent.name.lower() == "page" else path.parent
 
 
