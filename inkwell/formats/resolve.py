@@ -183,7 +183,7 @@ class Resolver:
         if not parts:
             return None, "missing_file"
         for start in range(len(parts)):
-            rule = AS_WRITTEN if start == 0 else BY_TAIL
+            rule = AS_WRITTEN if start == 0 else BY_NAME if start == len(parts) - 1 else BY_TAIL
             for k, (folder, _what) in enumerate(self.roots):
                 if start == 0 and k == 0 and skip_full:
                     continue
