@@ -209,7 +209,7 @@ class Resolver:
             tried = (self.roots[0][0] if self.roots else self.root) / name
         else:
             tried = Path(os.path.normpath(os.path.join(base or self.root, raw)))
-        searched = "; ".join(f"{folder} ({what})" for folder, what in self.roots) or str(self.root)
+        searched = ", ".join(f"{folder} ({what})" for folder, what in self.roots) or str(self.root)
         extra = ""
         for folder, _what in self.roots:
             index = self._index(folder)
@@ -219,7 +219,7 @@ class Resolver:
                 extra += f"; several files named {name!r} under {folder} ({shown}), so none was picked"
             if index.truncated:
                 extra += f"; the search under {folder} stopped after {SEARCH_FILES} files"
-        return f"not found; searched {searched}, tried {tried}{extra}"
+        return f"not found; searched {searched}; tried {tried}{extra}"
 
     def _case_insensitive(self, candidate: Path, root: Path | None = None) -> Path | None:
         root = Path(self.root if root is None else root)
