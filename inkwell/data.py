@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import random
+import shutil
 import sys
 import unicodedata
 from collections import Counter, defaultdict
@@ -433,7 +434,9 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
 
     Raises:
         FileExistsError: If the dataset exists and ``overwrite`` is False.
-        DataFormatError: For structural problems in the input, or when no row is usable.
+        DataFormatError: For structural problems in the input, or when no row is usable (then
+            ``report.json`` and ``rejected.csv`` are written to ``<dataset_name>.failed`` beside the
+            data set's folder, and the message names that file).
     """
     out_root = project_path(output_root)
     target = out_root / dataset_name
@@ -467,12 +470,19 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
             log.reject(Path(r.source), r.line, r.image, check.reason or "corrupt_image", check.detail, r.origin)
 
     accepted, n_dup = _drop_duplicates(rows, texts, good, log)
+    notes: list[str] = list(read.notes)
     if not accepted:
         by_reason = ", ".join(f"{k} x{v}" for k, v in Counter(x.reason for x in log.rejected).most_common())
+        failed = _save_failure(target, DataReport(
+            output_dir=target, format=read.format, n_rows=n_rows, n_accepted=0, n_duplicates_dropped=n_dup,
+            n_skipped_regions=read.skipped, split_sizes={s: 0 for s in SPLITS}, groups_per_split={s: 0 for s in SPLITS},
+            charset="", unseen_chars={}, rejected=sorted(log.rejected, key=lambda x: (x.source, x.line)),
+            notes=notes, images_root=read.images_root))
         raise DataFormatError(
             f"{src_name}: no usable rows ({n_rows} read, {len(log.rejected)} rejected"
             f"{': ' + by_reason if by_reason else ''}). Expected at least one row with an existing, "
-            "readable image and a non-empty text.")
+            f"readable image and a non-empty text. Each row's reason and fix: {failed / 'rejected.csv'} "
+            "(no data set was written).")
     notes: list[str] = _reading_notes(read.notes, [(rows[i], texts[i] or "") for i, _ in accepted])
     split_of, comp = _assign_splits(rows, [i for i, _ in accepted], split_ratios, seed, notes)
 
@@ -504,7 +514,23 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
                         notes=notes, images_root=read.images_root)
     dsd = datasets.DatasetDict({s: datasets.Dataset.from_dict(columns[s], features=_FEATURES) for s in SPLITS})
     _save(dsd, report, target, overwrite)
+    shutil.rmtree(_failure_folder(target), ignore_errors=True)  # an earlier failed run's report is out of date
     return report
+
+
+def _failure_folder(target: Path) -> Path:
+    """Where a run that accepted no row leaves its report.json and rejected.csv (beside, never in, ``target``)."""
+    return target.with_name(f"{target.name}.failed")
+
+
+def _save_failure(target: Path, report: DataReport) -> Path:
+    """Write report.json and rejected.csv of a run that accepted no row; return their folder."""
+    folder = _failure_folder(target)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(folder, overwrite=True) as tmp:
+        write_json(tmp / "report.json", report.to_dict())
+        _write_rejected(tmp / "rejected.csv", report)
+    return folder
 
 
 def _save(dsd: datasets.DatasetDict, report: DataReport, target: Path, overwrite: bool) -> None:
@@ -515,11 +541,16 @@ def _save(dsd: datasets.DatasetDict, report: DataReport, target: Path, overwrite
         num_shards = {name: max(1, math.ceil(split.data.nbytes / _SHARD_BYTES)) for name, split in dsd.items()}
         dsd.save_to_disk(str(tmp), num_shards=num_shards)
         write_json(tmp / "report.json", report.to_dict())
-        with open(tmp / "rejected.csv", "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["source", "line", "image", "reason", "fix"])
-            for r in report.rejected:
-                writer.writerow(neutralise_row([r.source, r.line, r.image, r.reason, r.fix]))
+        _write_rejected(tmp / "rejected.csv", report)
+
+
+def _write_rejected(path: Path, report: DataReport) -> None:
+    """Write a report's rejections as ``rejected.csv`` (source, line, image, reason, fix)."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["source", "line", "image", "reason", "fix"])
+        for r in report.rejected:
+            writer.writerow(neutralise_row([r.source, r.line, r.image, r.reason, r.fix]))
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ span a folder of files add ``sources(folder)``. Shared records live in
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,7 @@ from types import ModuleType
 from inkwell.formats import alto, imagefolder, jsonl, paddle_det, paddle_rec, page_xml, table
 from inkwell.formats.base import (PADDLE_DIFFICULT, TABLE_SUFFIXES, DataFormatError, RawRow, ReadLog, Rejection,
                                   decode_text_file)
-from inkwell.formats.resolve import Resolver
+from inkwell.formats.resolve import AS_WRITTEN, Resolver
 from inkwell.formats.xmlpages import count_by_folder, mets_files, root_kind, xml_files
 from inkwell.images import MAX_IMAGE_PIXELS
 from inkwell.paths import project_path
@@ -52,9 +53,9 @@ class ReadResult:
         skipped: PaddleOCR ``"###"`` regions skipped.
         format: The format read.
         images_root: Folder image paths were resolved against.
-        notes: Remarks for the report made while reading, each naming its file (duplicates dropped): files
-            beside the source that were not read and why, regions marked difficult, pages used against
-            their EXIF orientation.
+        notes: Remarks for the report made while reading, each naming its file (duplicates dropped): where
+            images were found when not where the paths say, files beside the source that were not read
+            and why, regions marked difficult, pages used against their EXIF orientation.
         difficult: PaddleOCR regions marked ``"difficult": true`` (skipped or kept, per ``paddle_difficult``).
     """
 
@@ -240,10 +241,13 @@ def read_rows(source: str | Path, images_root: str | Path | None = None, format:
 
     Args:
         source: Annotation file or folder.
-        images_root: Folder image paths are relative to. Default: the annotation file's folder
+        images_root: Folder image paths are relative to (searched first). Default: the annotation file's folder
             (for XML in a folder named ``page``, as Transkribus exports it: that folder's parent;
             for PaddleOCR labels whose paths start with the label folder's own name, as PPOCRLabel
-            writes them: that folder's parent; for an imagefolder: the folder itself).
+            writes them: that folder's parent; for an imagefolder: the folder itself). Images not found
+            there are searched for in the annotation file's folder, its parent and the export's root
+            (``source`` when a folder, or the folder holding ``mets.xml``), by path and then by file name;
+            :attr:`ReadResult.notes` says where.
         format: ``"auto"`` or one of :data:`FORMATS`. A folder holding both PAGE and ALTO files
             (an OCR-D workspace) needs ``"page_xml"`` or ``"alto"``.
         max_pixels: Largest page image opened to cut lines out of.
@@ -289,11 +293,17 @@ def read_rows(source: str | Path, images_root: str | Path | None = None, format:
             notes.extend(_ppocrlabel_notes(src, path))
     root_given = project_path(images_root) if images_root is not None else None
     roots = [root_given or module.default_root(path, src) for path in files]
-    resolvers = {root: Resolver(root) for root in roots}
+    indexes: dict = {}
+    resolvers: dict[tuple, Resolver] = {}
     log = ReadLog(max_pixels=max_pixels, paddle_difficult=paddle_difficult)
     for path, root in zip(files, roots):
-        module.read(path, resolvers[root], log)
-    notes = [*notes, *dict.fromkeys(log.notes)]
+        search = _search_roots(path, src, module.NAME)
+        key = (root, tuple(search))
+        if key not in resolvers:
+            label = "images_root" if root_given else next((w for f, w in search if f == root), "default folder")
+            resolvers[key] = Resolver(root, search, label, indexes)
+        module.read(path, resolvers[key], log)
+    notes = [*_found_notes(list(resolvers.values()), module.NAME), *notes, *dict.fromkeys(log.notes)]
     if log.difficult:
         n = log.difficult
         done, other = ("skipped", "keep") if paddle_difficult == "skip" else ("kept", "skip")
@@ -301,3 +311,39 @@ def read_rows(source: str | Path, images_root: str | Path | None = None, format:
                      f"(paddle_difficult = {paddle_difficult!r}); set paddle_difficult = {other!r} to "
                      f"{'train on them' if other == 'keep' else 'leave them out'}.")
     return ReadResult(log.rows, log.rejected, log.skipped, module.NAME, roots[0], notes, log.difficult)
+
+
+#: What one annotation file of each format is called in notes ("the ALTO files' parent folder").
+_FILES_OF = {"alto": "ALTO files'", "page_xml": "PAGE-XML files'", "paddle_rec": "label file's",
+             "paddle_det": "label file's", "jsonl": "JSONL file's", "table": "table's", "imagefolder": "metadata file's"}
+#: How far up from an annotation file a ``mets.xml`` (an OCR-D or Transkribus export's root) is looked for.
+_METS_LEVELS = 3
+
+
+def _search_roots(path: Path, source: Path, kind: str) -> list[tuple[Path, str]]:
+    """The folders an annotation file's images are searched in after the main root, with what they are."""
+    files = _FILES_OF.get(kind, "annotation file's")
+    found = [(path.parent, f"the {files} folder"), (path.parent.parent, f"the {files} parent folder")]
+    if source.is_dir():
+        found.append((source, "the folder given as source"))
+    folder = path.parent
+    for _ in range(_METS_LEVELS):
+        if (folder / "mets.xml").is_file():
+            found.append((folder, "the export's root, holding mets.xml"))
+            break
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return found
+
+
+def _found_notes(resolvers: list[Resolver], kind: str) -> list[str]:
+    """One note per way images were found other than by their path under the main root."""
+    unit = "pages" if kind in ("alto", "page_xml", "paddle_det") else "images"
+    total = sum(r.lookups for r in resolvers)
+    hits: Counter[tuple[str, Path, str]] = Counter()
+    main = {r.roots[0][0] for r in resolvers if r.roots}
+    for r in resolvers:
+        hits.update(r.hits)
+    return [f"Images found {rule} under {folder} ({what}) for {n} of {total} {unit}."
+            for (rule, folder, what), n in hits.most_common() if not (rule == AS_WRITTEN and folder in main)]

@@ -61,8 +61,8 @@ PADDLE_DIFFICULT = ("skip", "keep")
 
 #: Reason code -> one sentence telling the user how to fix the row.
 FIXES = {
-    "missing_file": ("Check that the image exists under images_root and that the path in the annotation "
-                     "is spelled correctly."),
+    "missing_file": ("Check that the path in the annotation is spelled correctly, or set the images_root "
+                     "parameter (01_data) to the folder that holds the images."),
     "path_escapes_root": ("Use an image path relative to images_root (no '..', no absolute paths or symlinks "
                           "leading outside it), or pass the correct images_root."),
     "corrupt_image": "Re-export or re-save the image; the file is empty, truncated or not an image PIL can decode.",

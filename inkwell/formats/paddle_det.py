@@ -80,7 +80,9 @@ def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
         page, page_path, reason = open_page(resolver, image, log)
         for k, region, text in wanted:
             if page is None:
-                log.reject(path, line, image, reason or "missing_file", f"region {k}, page image", page_path)
+                why = resolver.explain(image) if (reason or "missing_file") == "missing_file" else ""
+                log.reject(path, line, image, reason or "missing_file", f"region {k}, page image {why}".strip(),
+                           page_path)
                 continue
             try:
                 pts = [(float(p[0]), float(p[1])) for p in region.get("points") or []]

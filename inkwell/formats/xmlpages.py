@@ -154,7 +154,8 @@ def read_pages(xml_path: Path, pages: list[PageLines], resolver: Resolver, log: 
         page, page_path, reason = open_page(resolver, image, log, declared, declared_by=xml_path.name)
         for idx, (pts, text, *more) in enumerate(lines, start=1):
             if page is None:
-                log.reject(xml_path, idx, image, reason or "missing_file", "page image", page_path)
+                why = resolver.explain(image) if (reason or "missing_file") == "missing_file" else ""
+                log.reject(xml_path, idx, image, reason or "missing_file", f"page image {why}".strip(), page_path)
                 continue
             crop = baseline_crop(page, pts, more[0] if more else None) if pts else None
             if crop is None:
