@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
@@ -36,6 +37,7 @@ from inkwell.progress import progress_bar
 
 __all__ = [
     "DataReport",
+    "GROUP_BY_CHOICES",
     "ImageCheck",
     "PARALLEL_MIN_FILES",
     "SPLITS",
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 SPLITS = ("train", "validation", "test")
+#: The named ``group_by`` settings; any other value is a regular expression with one group.
+GROUP_BY_CHOICES = ("page", "folder")
 _ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ / ZWJ carry meaning in several scripts
 #: Below this many image files, validation runs in-process.
 PARALLEL_MIN_FILES = 256
@@ -74,6 +78,7 @@ class DataReport:
         rejected: Every row not accepted, with reason and fix (duplicates included).
         notes: Plain-language remarks, e.g. about empty splits.
         images_root: Folder image paths were resolved against.
+        group_by: What was kept together: ``"page"``, ``"folder"`` or the regular expression.
     """
 
     output_dir: Path
@@ -89,6 +94,7 @@ class DataReport:
     rejected: list[Rejection]
     notes: list[str] = field(default_factory=list)
     images_root: Path | None = None
+    group_by: str = "page"
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dictionary of the report.
@@ -136,6 +142,12 @@ def _size_problem(size: tuple[int, int], min_side: int, max_aspect: float) -> st
     return None
 
 
+def _size_detail(size: tuple[int, int], reason: str, min_side: int) -> str:
+    """What was seen, for the fix message: the size, and for a too small image the limit it missed."""
+    seen = f"{size[0]}x{size[1]} px"
+    return f"{seen}, under the minimum of {max(min_side, 1)} px a side" if reason == "too_small" else seen
+
+
 def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
     """Read, hash, decode and validate one image file (runs in worker processes too).
 
@@ -150,7 +162,8 @@ def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     img, reason = open_checked(data, max_pixels)
     if img is None:
-        return ImageCheck(reason, "empty file" if not data else "")
+        return ImageCheck(reason, "empty file" if not data else (
+            f"over the limit of {max_pixels:,} pixels" if reason == "too_large" else ""))
     try:
         orientation = exif_orientation(img)
         passthrough = (img.format in ("PNG", "JPEG") and img.mode == "RGB" and orientation == 1
@@ -161,7 +174,7 @@ def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
         return ImageCheck("corrupt_image", str(exc))
     reason = _size_problem(img.size, min_side, max_aspect)
     if reason:
-        return ImageCheck(reason, f"{img.size[0]}x{img.size[1]} px")
+        return ImageCheck(reason, _size_detail(img.size, reason, min_side))
     return ImageCheck(digest=digest, data=data if passthrough else png_bytes(img))
 
 
@@ -170,7 +183,7 @@ def _check_image_memory(img: Image.Image, min_side: int, max_aspect: float) -> I
     img = to_rgb(img)
     reason = _size_problem(img.size, min_side, max_aspect)
     if reason:
-        return ImageCheck(reason, f"{img.size[0]}x{img.size[1]} px")
+        return ImageCheck(reason, _size_detail(img.size, reason, min_side))
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{img.mode}{img.size}".encode())
     h.update(img.tobytes())
@@ -195,8 +208,13 @@ def split_groups(groups: list[str], ratios: tuple[float, float, float] = (0.8, 0
     Returns:
         The split name of each item, in input order.
     """
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise ValueError(f"split_ratios must be three non-negative numbers with a positive sum; got {ratios}.")
+    try:
+        usable = len(ratios) == 3 and all(math.isfinite(r) and r >= 0 for r in ratios) and sum(ratios) > 0
+    except TypeError:
+        usable = False
+    if not usable:
+        raise ValueError(f"train_ratio, validation_ratio and test_ratio must be non-negative numbers with a "
+                         f"positive sum; got {tuple(ratios)}. Example: 0.8, 0.1, 0.1.")
     if not groups:
         return []
     total_ratio = float(sum(ratios))
@@ -332,8 +350,8 @@ def _drop_duplicates(rows: list[RawRow], texts: list[str | None], good: list[tup
 
 
 def _assign_splits(rows: list[RawRow], accepted: list[int], ratios: tuple[float, float, float], seed: int,
-                   notes: list[str]) -> tuple[dict[int, str], dict[int, str]]:
-    """Split accepted rows by connected group (page/document + writer); user split values win.
+                   notes: list[str], docs: dict[int, str] | None = None) -> tuple[dict[int, str], dict[int, str]]:
+    """Split accepted rows by connected group (page/document + ``docs`` key + writer); user split values win.
 
     Returns:
         (row index -> split, row index -> group component key). Remarks are appended to ``notes``.
@@ -346,6 +364,8 @@ def _assign_splits(rows: list[RawRow], accepted: list[int], ratios: tuple[float,
             uf.find(node)
             if r.group:
                 uf.union(node, f"group:{r.group}")
+            if docs and i in docs:
+                uf.union(node, f"doc:{docs[i]}")
             if r.writer and use_writer:
                 uf.union(node, f"writer:{r.writer}")
         return {i: uf.find(f"row:{rows[i].id}") for i in accepted}
@@ -376,17 +396,73 @@ def _assign_splits(rows: list[RawRow], accepted: list[int], ratios: tuple[float,
         else:
             split_of[i] = assigned[i]
     if pinned and free:
-        notes.append(f"{len(free)} row(s) without a split value were split by group with ratios {tuple(ratios)}.")
-    if not any(rows[i].group or rows[i].writer for i in accepted):
+        notes.append(f"{len(free)} row(s) without a split value were split by group with train_ratio, "
+                     f"validation_ratio, test_ratio = {tuple(ratios)}.")
+    if not docs and not any(rows[i].group or rows[i].writer for i in accepted):
         notes.append("No group/page/document or writer information: each line is its own group.")
     return split_of, comp
+
+
+def _group_pattern(group_by: str) -> re.Pattern[str] | None:
+    """The compiled ``group_by`` regular expression (None for ``"page"``/``"folder"``), checked up front.
+
+    Raises:
+        ValueError: Not a valid regular expression, or not exactly one capturing group.
+    """
+    if group_by in GROUP_BY_CHOICES:
+        return None
+    example = 'e.g. group_by = "(.+)-\\d+$" puts will_0064-0.png ... will_0064-4.png in one group "will_0064"'
+    try:
+        pattern = re.compile(group_by)
+    except (re.error, TypeError) as exc:
+        raise ValueError(f"group_by = {group_by!r} is neither \"page\" nor \"folder\" nor a valid regular "
+                         f"expression ({exc}). Use one of those; {example}.") from None
+    if pattern.groups != 1:
+        raise ValueError(f"group_by = {group_by!r} has {pattern.groups} capturing groups; it needs exactly one, "
+                         f"the part of the page file name that names the document: {example}.")
+    return pattern
+
+
+def _page_file(row: RawRow) -> Path | None:
+    """The file a row's line comes from: the page image for lines cut out of pages, else the line image."""
+    return row.page if row.page is not None else (row.resolved if isinstance(row.resolved, Path) else None)
+
+
+def _document_keys(rows: list[RawRow], accepted: list[int], group_by: str, pattern: re.Pattern[str] | None,
+                   notes: list[str]) -> dict[int, str] | None:
+    """Row index -> document key for ``group_by`` ``"folder"`` or a pattern (None for ``"page"``).
+
+    A page file whose stem the pattern does not match is its own group; their number goes to ``notes``.
+    """
+    if group_by == "page":
+        return None
+    docs: dict[int, str] = {}
+    unmatched: dict[Path, None] = {}
+    for i in accepted:
+        page = _page_file(rows[i])
+        if page is None:
+            continue
+        if pattern is None:
+            docs[i] = str(page.parent)
+            continue
+        found = pattern.search(page.stem)
+        if found and found.group(1):
+            docs[i] = found.group(1)
+        else:
+            unmatched[page] = None
+            docs[i] = f"page:{page}"
+    if unmatched:
+        first = ", ".join(p.name for p in list(unmatched)[:3])
+        notes.append(f"group_by = {group_by!r} does not match the names of {len(unmatched)} page file(s) "
+                     f"(e.g. {first}); each of them is its own group.")
+    return docs
 
 
 def prepare_dataset(source: str | Path, images_root: str | Path | None = None, dataset_name: str = "my-lines",
                     output_root: str | Path = "data/processed", *, format: str = "auto", seed: int = 0,
                     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), max_aspect_ratio: float = 0.0,
                     min_side: int = 8, max_image_pixels: int = MAX_IMAGE_PIXELS, overwrite: bool = False,
-                    progress: bool = True) -> DataReport:
+                    progress: bool = True, group_by: str = "page") -> DataReport:
     """Read, validate, split and write a line-image dataset.
 
     Every input row is either written or listed in ``rejected.csv`` with a reason and a fix.
@@ -408,6 +484,14 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         overwrite: Replace an existing dataset of the same name.
         progress: Show a bar while images are checked (datasets' own bars stay off: a saved notebook
             would show them frozen at 0/N).
+        group_by: What stays together in one split: ``"page"`` (each page or line image, with the
+            data's own page/document column), ``"folder"`` (the page file's folder) or a regular
+            expression with one capturing group, searched in the page file's name without suffix
+            (``"(.+)-\\d+$"``: ``will_0064-0`` ... ``will_0064-4`` form group ``will_0064``). The page
+            file is the page image for lines cut out of pages (PAGE-XML, ALTO, PaddleOCR detection:
+            the image the XML names, not the XML file) and the line image otherwise. A writer
+            column still joins groups of one writer; a name the expression does not match is its
+            own group (counted in the notes).
 
     Returns:
         The report (also written to ``report.json``).
@@ -420,6 +504,8 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
     target = out_root / dataset_name
     if not dataset_name or Path(dataset_name).name != dataset_name or dataset_name in (".", ".."):
         raise ValueError(f"dataset_name must be a plain folder name; got {dataset_name!r}.")
+    split_groups([], split_ratios)  # bad ratios fail before any file is read
+    pattern = _group_pattern(group_by)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists. Pick another dataset_name or set overwrite=True.")
     max_aspect = max_aspect_ratio if max_aspect_ratio > 0 else strictest_aspect_ratio()
@@ -455,7 +541,8 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
             f"{': ' + by_reason if by_reason else ''}). Expected at least one row with an existing, "
             "readable image and a non-empty text.")
     notes: list[str] = []
-    split_of, comp = _assign_splits(rows, [i for i, _ in accepted], split_ratios, seed, notes)
+    docs = _document_keys(rows, [i for i, _ in accepted], group_by, pattern, notes)
+    split_of, comp = _assign_splits(rows, [i for i, _ in accepted], split_ratios, seed, notes, docs)
 
     columns: dict[str, dict[str, list]] = {s: {k: [] for k in _FEATURES} for s in SPLITS}
     for i, check in accepted:
@@ -464,7 +551,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         c["image"].append({"bytes": check.data, "path": None})
         c["text"].append(texts[i])
         c["id"].append(r.id)
-        c["group"].append(r.group or r.id)
+        c["group"].append(docs[i] if docs and i in docs else r.group or r.id)
         c["source"].append(Path(r.source).name)
         c["line"].append(r.line)
         c["writer"].append(r.writer or "")
@@ -473,7 +560,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
     for s in SPLITS:
         if split_sizes[s] == 0:
             notes.append(f"The {s} split is empty ({len(set(comp.values()))} group(s) in total); "
-                         "add more pages/documents or change split_ratios.")
+                         f"add more pages/documents, raise {s}_ratio, or set group_by to smaller groups.")
     charset = "".join(sorted({ch for i, _ in accepted for ch in texts[i]}))  # type: ignore[union-attr]
     train_chars = set("".join(columns["train"]["text"]))
     unseen = {s: "".join(sorted(set("".join(columns[s]["text"])) - train_chars)) for s in ("validation", "test")}
@@ -482,7 +569,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
                         n_duplicates_dropped=n_dup, n_skipped_regions=read.skipped, split_sizes=split_sizes,
                         groups_per_split=groups_per_split, charset=charset, unseen_chars=unseen,
                         rejected=sorted(log.rejected, key=lambda x: (x.source, x.line)),
-                        notes=notes, images_root=read.images_root)
+                        notes=notes, images_root=read.images_root, group_by=group_by)
     dsd = datasets.DatasetDict({s: datasets.Dataset.from_dict(columns[s], features=_FEATURES) for s in SPLITS})
     _save(dsd, report, target, overwrite)
     return report
@@ -590,7 +677,7 @@ def describe_report(report: DataReport) -> str:
         f"{report.n_skipped_regions} '###' regions skipped.",
         "Splits: " + ", ".join(
             f"{k} {report.split_sizes.get(k, 0)} lines / {report.groups_per_split.get(k, 0)} groups" for k in SPLITS
-        ),
+        ) + f" (group_by = {report.group_by!r})",
     ]
     if reasons:
         lines.append("Rejected by reason: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))

@@ -20,6 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux/macOS
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "DEMO_SOURCE",
     "PARTIAL_SUFFIX",
@@ -117,12 +122,10 @@ def _hidden_sibling(target: Path, tag: str) -> Path:
 def _lock(folder: Path, blocking: bool) -> int | None:
     """An exclusive advisory lock on ``folder`` (its open descriptor), or None when it is held elsewhere.
 
-    Where the platform has no ``fcntl`` the descriptor is returned unlocked when ``blocking``, else None.
+    Where the platform has no ``fcntl`` (Windows) it is always None: no folder counts as stale there.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on Linux/macOS
-        return os.open(folder, os.O_RDONLY) if blocking else None
+    if fcntl is None:  # pragma: no cover - not on Linux/macOS
+        return None
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
