@@ -546,3 +546,18 @@ def test_an_interrupted_save_leaves_no_litter_after_the_next_run(tmp_path):
     (out / "notes").mkdir()
     run(src, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["ds", "notes"]
+
+
+def test_group_by_on_page_xml_uses_the_page_image_name(tmp_path):
+    """For PAGE-XML the page file is the image the XML names (scan_7-1.png), not the XML file (a.xml)."""
+    d = tmp_path / "raw"
+    for k, (xml, image) in enumerate([("a.xml", "scan_7-1.png"), ("b.xml", "scan_7-2.png"), ("c.xml", "other.png")]):
+        page_xml(d, name=xml, image=image)
+        img = Image.open(page_image(d / image))
+        for y in (25, 110):  # the pages' lines differ
+            ImageDraw.Draw(img).rectangle([30 + 10 * k, y, 40 + 10 * k, y + 10], fill="white")
+        img.save(d / image)
+    report = run(d, tmp_path, group_by=r"(.+)-\d+$", format="page_xml")
+    assert report.n_accepted == 6
+    assert sum(report.groups_per_split.values()) == 2  # scan_7 and the unmatched other.png
+    assert any("other.png" in n for n in report.notes)
