@@ -13,7 +13,6 @@ import hashlib
 import math
 import multiprocessing
 import os
-import random
 import shutil
 import sys
 import unicodedata
@@ -34,9 +33,11 @@ from inkwell.formats.base import ReadLog
 from inkwell.images import MAX_IMAGE_PIXELS, exif_orientation, open_checked, png_bytes, to_rgb
 from inkwell.paths import atomic_folder, project_path, write_json
 from inkwell.progress import progress_bar
+from inkwell.splits import GROUP_BY_CHOICES, SPLITS, assign_splits, document_keys, group_pattern, split_groups
 
 __all__ = [
     "DataReport",
+    "GROUP_BY_CHOICES",
     "ImageCheck",
     "PARALLEL_MIN_FILES",
     "SPLITS",
@@ -50,7 +51,6 @@ __all__ = [
     "splits_of",
 ]
 
-SPLITS = ("train", "validation", "test")
 _ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ / ZWJ carry meaning in several scripts
 #: Below this many image files, validation runs in-process.
 PARALLEL_MIN_FILES = 256
@@ -75,6 +75,7 @@ class DataReport:
         rejected: Every row not accepted, with reason and fix (duplicates included).
         notes: Plain-language remarks, e.g. about empty splits.
         images_root: Folder image paths were resolved against.
+        group_by: What was kept together: ``"page"``, ``"folder"`` or the regular expression.
     """
 
     output_dir: Path
@@ -90,6 +91,7 @@ class DataReport:
     rejected: list[Rejection]
     notes: list[str] = field(default_factory=list)
     images_root: Path | None = None
+    group_by: str = "page"
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dictionary of the report.
@@ -137,6 +139,12 @@ def _size_problem(size: tuple[int, int], min_side: int, max_aspect: float) -> st
     return None
 
 
+def _size_detail(size: tuple[int, int], reason: str, min_side: int) -> str:
+    """What was seen, for the fix message: the size, and for a too small image the limit it missed."""
+    seen = f"{size[0]}x{size[1]} px"
+    return f"{seen}, under the minimum of {max(min_side, 1)} px a side" if reason == "too_small" else seen
+
+
 def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
     """Read, hash, decode and validate one image file (runs in worker processes too).
 
@@ -151,7 +159,8 @@ def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     img, reason = open_checked(data, max_pixels)
     if img is None:
-        return ImageCheck(reason, "empty file" if not data else "")
+        return ImageCheck(reason, "empty file" if not data else (
+            f"over the limit of {max_pixels:,} pixels" if reason == "too_large" else ""))
     try:
         orientation = exif_orientation(img)
         passthrough = (img.format in ("PNG", "JPEG") and img.mode == "RGB" and orientation == 1
@@ -162,7 +171,7 @@ def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
         return ImageCheck("corrupt_image", str(exc))
     reason = _size_problem(img.size, min_side, max_aspect)
     if reason:
-        return ImageCheck(reason, f"{img.size[0]}x{img.size[1]} px")
+        return ImageCheck(reason, _size_detail(img.size, reason, min_side))
     return ImageCheck(digest=digest, data=data if passthrough else png_bytes(img))
 
 
@@ -171,83 +180,11 @@ def _check_image_memory(img: Image.Image, min_side: int, max_aspect: float) -> I
     img = to_rgb(img)
     reason = _size_problem(img.size, min_side, max_aspect)
     if reason:
-        return ImageCheck(reason, f"{img.size[0]}x{img.size[1]} px")
+        return ImageCheck(reason, _size_detail(img.size, reason, min_side))
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{img.mode}{img.size}".encode())
     h.update(img.tobytes())
     return ImageCheck(digest=h.hexdigest(), data=png_bytes(img))
-
-
-def split_groups(groups: list[str], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                 seed: int = 0) -> list[str]:
-    """Assign each item to "train"/"validation"/"test" so that no group is in two splits.
-
-    Groups are shuffled with ``seed`` (after sorting, so input order does not matter) and assigned
-    one by one to the split furthest below its target share of items. Every split with a positive
-    ratio first receives one group (chosen at random among groups no larger than that split's
-    target, else the smallest), so each non-empty split gets at least one group whenever there
-    are enough groups. With fewer groups, train is served first, then validation, then test.
-
-    Args:
-        groups: Group key of each item.
-        ratios: Target shares of items for train, validation and test (normalised to sum 1).
-        seed: Random seed; the result is deterministic given groups, ratios and seed.
-
-    Returns:
-        The split name of each item, in input order.
-    """
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise ValueError(f"split_ratios must be three non-negative numbers with a positive sum; got {ratios}.")
-    if not groups:
-        return []
-    total_ratio = float(sum(ratios))
-    shares = [r / total_ratio for r in ratios]
-    sizes = Counter(groups)
-    rng = random.Random(seed)
-    order = sorted(sizes)
-    rng.shuffle(order)
-    n_items = len(groups)
-    targets = [s * n_items for s in shares]
-    counts = [0.0, 0.0, 0.0]
-    assignment: dict[str, int] = {}
-    positive = [i for i in range(3) if shares[i] > 0]
-    # seed each positive split with one group: smallest share chooses first
-    seeding = sorted(positive, key=lambda i: (shares[i], i))
-    if len(order) < len(positive):
-        seeding = [i for i in (0, 1, 2) if i in positive][: len(order)]
-    remaining = list(order)
-    for i in seeding:
-        fitting = [g for g in remaining if sizes[g] <= max(targets[i], 1)]
-        g = fitting[0] if fitting else min(remaining, key=lambda x: (sizes[x], remaining.index(x)))
-        remaining.remove(g)
-        assignment[g] = i
-        counts[i] += sizes[g]
-    # remaining groups: largest first (shuffled order breaks ties), to the split with the largest deficit
-    remaining.sort(key=lambda g: -sizes[g])
-    for g in remaining:
-        best = max(positive, key=lambda i: (targets[i] - counts[i], -i))
-        assignment[g] = best
-        counts[best] += sizes[g]
-    return [SPLITS[assignment[g]] for g in groups]
-
-
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 
 
 def _text_problem(text: str) -> tuple[str, str | None]:
@@ -348,62 +285,11 @@ def _reading_notes(read_notes: list[str], kept: list[tuple[RawRow, str]], shown:
     return notes
 
 
-def _assign_splits(rows: list[RawRow], accepted: list[int], ratios: tuple[float, float, float], seed: int,
-                   notes: list[str]) -> tuple[dict[int, str], dict[int, str]]:
-    """Split accepted rows by connected group (page/document + writer); user split values win.
-
-    Returns:
-        (row index -> split, row index -> group component key). Remarks are appended to ``notes``.
-    """
-    def components(use_writer: bool) -> dict[int, str]:
-        uf = _UnionFind()
-        for i in accepted:
-            r = rows[i]
-            node = f"row:{r.id}"
-            uf.find(node)
-            if r.group:
-                uf.union(node, f"group:{r.group}")
-            if r.writer and use_writer:
-                uf.union(node, f"writer:{r.writer}")
-        return {i: uf.find(f"row:{rows[i].id}") for i in accepted}
-
-    comp = components(use_writer=True)
-    wanted = sum(1 for x in ratios if x > 0)
-    if len(set(comp.values())) < wanted and any(rows[i].writer for i in accepted):
-        # one person's handwriting (the usual case) would leave a single group: keep pages apart instead
-        comp = components(use_writer=False)
-        notes.append(f"Too few writers to keep writers apart across {wanted} splits; "
-                     "splits keep pages/documents apart only.")
-    pinned: dict[str, set[str]] = defaultdict(set)
-    for i in accepted:
-        if rows[i].split:
-            pinned[comp[i]].add(rows[i].split)
-    straddling = [c for c, s in pinned.items() if len(s) > 1]
-    if straddling:
-        notes.append(f"The user-supplied split column puts {len(straddling)} group(s) (page/document/writer) "
-                     "into more than one split; kept as given, but evaluation may be optimistic.")
-    free = [i for i in accepted if not rows[i].split and comp[i] not in pinned]
-    assigned = dict(zip(free, split_groups([comp[i] for i in free], ratios, seed)))
-    split_of: dict[int, str] = {}
-    for i in accepted:
-        if rows[i].split:
-            split_of[i] = rows[i].split  # type: ignore[assignment]
-        elif comp[i] in pinned:  # follow the group's user-given split
-            split_of[i] = min(pinned[comp[i]], key=SPLITS.index)
-        else:
-            split_of[i] = assigned[i]
-    if pinned and free:
-        notes.append(f"{len(free)} row(s) without a split value were split by group with ratios {tuple(ratios)}.")
-    if not any(rows[i].group or rows[i].writer for i in accepted):
-        notes.append("No group/page/document or writer information: each line is its own group.")
-    return split_of, comp
-
-
 def prepare_dataset(source: str | Path, images_root: str | Path | None = None, dataset_name: str = "my-lines",
                     output_root: str | Path = "data/processed", *, format: str = "auto", seed: int = 0,
                     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), max_aspect_ratio: float = 0.0,
                     min_side: int = 8, max_image_pixels: int = MAX_IMAGE_PIXELS, overwrite: bool = False,
-                    progress: bool = True, paddle_difficult: str = "skip") -> DataReport:
+                    progress: bool = True, paddle_difficult: str = "skip", group_by: str = "page") -> DataReport:
     """Read, validate, split and write a line-image dataset.
 
     Every input row is either written or listed in ``rejected.csv`` with a reason and a fix.
@@ -428,6 +314,14 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         paddle_difficult: ``"skip"`` (default) or ``"keep"`` PaddleOCR detection regions marked
             ``"difficult": true`` -- PPOCRLabel's mark for illegible or uncertain text, which its own
             recognition export leaves out too; counted in the report's notes either way.
+        group_by: What stays together in one split: ``"page"`` (each page or line image, with the
+            data's own page/document column), ``"folder"`` (the page file's folder) or a regular
+            expression with one capturing group, searched in the page file's name without suffix
+            (``"(.+)-\\d+$"``: ``will_0064-0`` ... ``will_0064-4`` form group ``will_0064``). The page
+            file is the page image for lines cut out of pages (PAGE-XML, ALTO, PaddleOCR detection:
+            the image the XML names, not the XML file) and the line image otherwise. A writer
+            column still joins groups of one writer; a name the expression does not match is its
+            own group (counted in the notes).
 
     Returns:
         The report (also written to ``report.json``).
@@ -442,6 +336,8 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
     target = out_root / dataset_name
     if not dataset_name or Path(dataset_name).name != dataset_name or dataset_name in (".", ".."):
         raise ValueError(f"dataset_name must be a plain folder name; got {dataset_name!r}.")
+    split_groups([], split_ratios)  # bad ratios fail before any file is read
+    pattern = group_pattern(group_by)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists. Pick another dataset_name or set overwrite=True.")
     max_aspect = max_aspect_ratio if max_aspect_ratio > 0 else strictest_aspect_ratio()
@@ -484,7 +380,8 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
             f"readable image and a non-empty text. Each row's reason and fix: {failed / 'rejected.csv'} "
             "(no data set was written).")
     notes: list[str] = _reading_notes(read.notes, [(rows[i], texts[i] or "") for i, _ in accepted])
-    split_of, comp = _assign_splits(rows, [i for i, _ in accepted], split_ratios, seed, notes)
+    docs = document_keys(rows, [i for i, _ in accepted], group_by, pattern, notes)
+    split_of, comp = assign_splits(rows, [i for i, _ in accepted], split_ratios, seed, notes, docs)
 
     columns: dict[str, dict[str, list]] = {s: {k: [] for k in _FEATURES} for s in SPLITS}
     for i, check in accepted:
@@ -493,7 +390,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
         c["image"].append({"bytes": check.data, "path": None})
         c["text"].append(texts[i])
         c["id"].append(r.id)
-        c["group"].append(r.group or r.id)
+        c["group"].append(docs[i] if docs and i in docs else r.group or r.id)
         c["source"].append(Path(r.source).name)
         c["line"].append(r.line)
         c["writer"].append(r.writer or "")
@@ -502,7 +399,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
     for s in SPLITS:
         if split_sizes[s] == 0:
             notes.append(f"The {s} split is empty ({len(set(comp.values()))} group(s) in total); "
-                         "add more pages/documents or change split_ratios.")
+                         f"add more pages/documents, raise {s}_ratio, or set group_by to smaller groups.")
     charset = "".join(sorted({ch for i, _ in accepted for ch in texts[i]}))  # type: ignore[union-attr]
     train_chars = set("".join(columns["train"]["text"]))
     unseen = {s: "".join(sorted(set("".join(columns[s]["text"])) - train_chars)) for s in ("validation", "test")}
@@ -511,7 +408,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
                         n_duplicates_dropped=n_dup, n_skipped_regions=read.skipped, split_sizes=split_sizes,
                         groups_per_split=groups_per_split, charset=charset, unseen_chars=unseen,
                         rejected=sorted(log.rejected, key=lambda x: (x.source, x.line)),
-                        notes=notes, images_root=read.images_root)
+                        notes=notes, images_root=read.images_root, group_by=group_by)
     dsd = datasets.DatasetDict({s: datasets.Dataset.from_dict(columns[s], features=_FEATURES) for s in SPLITS})
     _save(dsd, report, target, overwrite)
     shutil.rmtree(_failure_folder(target), ignore_errors=True)  # an earlier failed run's report is out of date
@@ -640,7 +537,7 @@ def describe_report(report: DataReport) -> str:
         f"{report.n_skipped_regions} '###' regions skipped.",
         "Splits: " + ", ".join(
             f"{k} {report.split_sizes.get(k, 0)} lines / {report.groups_per_split.get(k, 0)} groups" for k in SPLITS
-        ),
+        ) + f" (group_by = {report.group_by!r})",
     ]
     if reasons:
         lines.append("Rejected by reason: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -18,6 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux/macOS
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "DEMO_SOURCE",
@@ -27,6 +33,7 @@ __all__ = [
     "atomic_folder",
     "reserve_folder",
     "project_path",
+    "remove_stale_staging",
     "unique_path",
     "workspace",
     "write_json",
@@ -112,6 +119,51 @@ def _hidden_sibling(target: Path, tag: str) -> Path:
     return target.with_name(f".{target.name}.{tag}-{uuid.uuid4().hex[:8]}")
 
 
+def _lock(folder: Path, blocking: bool) -> int | None:
+    """An exclusive advisory lock on ``folder`` (its open descriptor), or None when it is held elsewhere.
+
+    Where the platform has no ``fcntl`` (Windows) it is always None: no folder counts as stale there.
+    """
+    if fcntl is None:  # pragma: no cover - not on Linux/macOS
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove the hidden staging folders (``.<name>.tmp-<8 hex>``) that interrupted writes of ``target`` left.
+
+    Only :func:`atomic_folder`'s own default staging folders of this very target are
+    considered, and of those only the ones no live writer holds (each writer keeps a lock on
+    its staging folder until it is done): another target's folders, other hidden files and a
+    write in progress are left alone.
+
+    Returns:
+        The folders removed.
+    """
+    pattern = re.compile(re.escape(f".{target.name}.tmp-") + r"[0-9a-f]{8}")
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for path in target.parent.iterdir():
+        if not pattern.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        fd = _lock(path, blocking=False)
+        if fd is None:
+            continue  # a writer is still at work in it
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_folder(
     target: Path,
@@ -132,6 +184,8 @@ def atomic_folder(
         keep_on_error: Leave the staging folder in place when the block fails
             (an interrupted run keeps its checkpoints); otherwise it is removed.
         reserved: ``staging`` was created by :func:`reserve_folder` and is used as it is (never emptied).
+            With the default staging folder, those that interrupted earlier writes of ``target`` left
+            are removed first (:func:`remove_stale_staging`).
 
     Yields:
         The staging folder, empty and ready.
@@ -139,23 +193,32 @@ def atomic_folder(
     Raises:
         FileExistsError: ``target`` exists (or appeared meanwhile) and ``overwrite`` is False.
     """
-    staging = staging or _hidden_sibling(target, "tmp")
-    if not reserved:
+    lock = None
+    if staging is None:
+        remove_stale_staging(target)
+        staging = _hidden_sibling(target, "tmp")
+        staging.mkdir(parents=True)
+        lock = _lock(staging, blocking=True)  # marks it as in use for remove_stale_staging elsewhere
+    elif not reserved:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     try:
-        yield staging
-    except BaseException:
-        if not keep_on_error:
+        try:
+            yield staging
+        except BaseException:
+            if not keep_on_error:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            _publish(staging, target, overwrite)
+        except FileExistsError as exc:
+            if keep_on_error:
+                raise FileExistsError(f"{exc} The new result is kept in {staging}.") from None
             shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        _publish(staging, target, overwrite)
-    except FileExistsError as exc:
-        if keep_on_error:
-            raise FileExistsError(f"{exc} The new result is kept in {staging}.") from None
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            raise
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def _publish(staging: Path, target: Path, overwrite: bool) -> None:

@@ -3,20 +3,27 @@
 Top layer: imports the middle and bottom layers. Every function returns a
 matplotlib ``Figure`` that is not registered with pyplot, so notebooks show it
 inline and tests can inspect or save it. Colours are the Okabe-Ito palette, with
-a distinct marker per system as well.
+a distinct marker per system as well. Text from the data (labels, characters) is
+drawn with :func:`text_fonts`, a fallback list that reaches Chinese, Japanese and
+Korean through Noto Sans CJK (the ``manimgx-fonts-cjk`` package, SIL OFL 1.1).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib.util
 import io
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 from IPython import get_ipython
 from IPython.display import display
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from PIL import Image
@@ -25,11 +32,38 @@ from inkwell.data import char_frequencies, splits_of
 from inkwell.evaluate import RUNAWAY_CER, Evaluation
 
 __all__ = ["LiveLossPlot", "data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_char_frequencies",
-           "plot_loss", "sample_grid"]
+           "plot_loss", "sample_grid", "text_fonts"]
 
 # Colour-blind friendly palette (Okabe-Ito), used by the plots.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+#: The package with Noto Sans CJK, and the face of it used (its other faces differ only in regional glyph forms).
+_CJK_PACKAGE, _CJK_FAMILY = "manimgx_fonts_cjk", "Noto Sans CJK JP"
+
+
+@functools.lru_cache(maxsize=1)
+def text_fonts() -> list[str]:
+    """Font families for text from the data, tried in order for each character (``fontfamily=text_fonts()``).
+
+    DejaVu Sans (matplotlib's own: Latin, Greek, Cyrillic, combining marks) first, then Noto
+    Sans CJK, registered with matplotlib on the first call. The CJK font is a variable font that
+    matplotlib draws at its default, light weight; it is entered as the regular weight so that
+    lookups do not warn. Without the package the list is DejaVu Sans alone.
+
+    Returns:
+        The family names, first choice first.
+    """
+    spec = importlib.util.find_spec(_CJK_PACKAGE)
+    folder = next(iter(spec.submodule_search_locations or []), None) if spec else None
+    files = sorted(p for p in Path(folder).glob("NotoSansCJK*") if p.suffix in (".ttc", ".otf", ".ttf")) if folder else []
+    if not files:
+        return ["DejaVu Sans"]
+    manager = font_manager.fontManager
+    if not any(e.fname == str(files[0]) for e in manager.ttflist):
+        manager.addfont(str(files[0]))
+        manager.ttflist = [dataclasses.replace(e, weight=400) if e.fname == str(files[0]) else e
+                           for e in manager.ttflist]
+    return ["DejaVu Sans", _CJK_FAMILY]
 
 
 def sample_grid(dataset_dict: datasets.DatasetDict, n: int = 8, split: str | None = None) -> Figure:
@@ -62,7 +96,8 @@ def sample_grid(dataset_dict: datasets.DatasetDict, n: int = 8, split: str | Non
             item = ds[idx[row]]
             ax.imshow(np.asarray(item["image"].convert("RGB")))
             label = item["text"] if len(item["text"]) <= 48 else item["text"][:45] + "..."
-            ax.text(0, -0.04, label, transform=ax.transAxes, va="top", fontsize=13, parse_math=False)
+            ax.text(0, -0.04, label, transform=ax.transAxes, va="top", fontsize=13, parse_math=False,
+                    fontfamily=text_fonts())
     return fig
 
 
@@ -275,7 +310,7 @@ def plot_char_frequencies(dataset_dict: datasets.DatasetDict, top: int = 40) -> 
     ax = fig.add_subplot()
     labels = ["␣" if c == " " else c for c, _ in pairs]
     ax.bar(range(len(pairs)), [n for _, n in pairs], color=_PALETTE[0])
-    ax.set_xticks(range(len(pairs)), labels, fontsize=11)
+    ax.set_xticks(range(len(pairs)), labels, fontsize=11, fontfamily=text_fonts())
     ax.set_xlim(-0.6, len(pairs) - 0.4)
     ax.set_ylabel("occurrences")
     total = sum(len(t) for name in splits_of(dataset_dict) for t in dataset_dict[name]["text"])

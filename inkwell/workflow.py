@@ -52,14 +52,23 @@ def ensure_demo_data(source: str, n_lines: int, seed: int = 0) -> SyntheticSet |
     Args:
         source: The ``source`` parameter of 01_data.
         n_lines: Lines to generate (0 = never generate).
-        seed: Seed of the synthetic lines.
+        seed: Seed of the synthetic lines (the notebook's ``synthetic_seed``, not the split's ``seed``).
 
     Returns:
         The :class:`~inkwell.synth.SyntheticSet` when the demo path is in use, else ``None``.
+
+    Raises:
+        FileExistsError: The demo folder holds a set made with other settings (the message names them).
     """
     if project_path(source) != project_path(DEMO_SOURCE) or n_lines <= 0:
         return None
-    return make_synthetic_lines(project_path(DEMO_SOURCE).parent, n_lines, seed=seed, progress=True)
+    try:
+        return make_synthetic_lines(project_path(DEMO_SOURCE).parent, n_lines, seed=seed, progress=True)
+    except FileExistsError as exc:
+        raise FileExistsError(
+            f"{exc} It was made with other settings than synthetic_lines = {n_lines}, synthetic_seed = {seed}: "
+            "set them back to the values it was made with, or delete that folder to make a new one. "
+            "(The split's `seed` does not matter here.)") from None
 
 
 def literal_parameters(namespace: dict[str, Any]) -> dict[str, Any]:

@@ -442,3 +442,122 @@ def test_split_groups_property(groups, seed, ratios):
             assert name not in splits
     if len(set(groups)) >= 3 and all(r > 0 for r in ratios):
         assert set(splits) == {"train", "validation", "test"}
+
+
+# ---------------------------------------------------------------------------
+# group_by: documents and writers kept together
+# ---------------------------------------------------------------------------
+
+
+def _documents(d: Path, writers: bool = False) -> Path:
+    """Six documents of five lines each (will_0064-0.png ... -4.png), one folder per pair of documents, plus a stray."""
+    rows = []
+    for doc in range(6):
+        for k in range(5):
+            name = f"box{doc // 2}/will_{doc:04d}-{k}.png"
+            line_image(d / name, doc * 5 + k)
+            rows.append((name, f"doc {doc} line {k}") + ((f"w{doc % 2}",) if writers else ()))
+    line_image(d / "box0" / "stray.png", 99)
+    rows.append(("box0/stray.png", "stray") + (("w9",) if writers else ()))
+    return write_table(d, rows, header=("image", "text", "writer") if writers else ("image", "text"))
+
+
+def _doc_of(row) -> str:
+    return row["text"].split(" line ")[0]
+
+
+def test_group_by_regex_keeps_the_lines_of_a_document_together(tmp_path):
+    src = _documents(tmp_path / "raw")
+    report = run(src, tmp_path, group_by=r"(.+)-\d+$", split_ratios=(0.5, 0.25, 0.25))
+    dsd = load_processed("ds", tmp_path / "out")
+    split_of_doc: dict[str, set] = {}
+    for split in dsd:
+        for row in dsd[split]:
+            split_of_doc.setdefault(_doc_of(row), set()).add(split)
+    assert all(len(s) == 1 for s in split_of_doc.values())  # no document straddles two splits
+    assert sum(report.groups_per_split.values()) == 7  # six documents + the stray page
+    assert report.group_by == r"(.+)-\d+$"
+    assert any("stray.png" in n and "group_by" in n and "1 page file" in n for n in report.notes)
+    saved = json.loads((tmp_path / "out" / "ds" / "report.json").read_text(encoding="utf-8"))
+    assert saved["groups_per_split"] == report.groups_per_split and saved["group_by"] == r"(.+)-\d+$"
+    text = data_module.describe_report(report)
+    assert "groups" in text and "group_by" in text
+    by_page = run(src, tmp_path, name="pages", split_ratios=(0.5, 0.25, 0.25))
+    assert sum(by_page.groups_per_split.values()) == 31  # the default: each line image is its own page
+
+
+def test_group_by_folder_and_writers_still_win(tmp_path):
+    report = run(_documents(tmp_path / "raw"), tmp_path, group_by="folder")
+    assert sum(report.groups_per_split.values()) == 3  # box0 (with the stray), box1, box2
+    # a writer column joins documents of one writer on top of group_by (w0: documents 0, 1; w1: 2, 3; ...)
+    src = _documents(tmp_path / "raw2", writers=True)
+    rows = list(csv.reader(src.open(encoding="utf-8")))
+    rows[1:] = [[img, text, f"w{int(text.split()[1]) // 2}" if text != "stray" else "w9"] for img, text, _ in rows[1:]]
+    write_table(src.parent, rows[1:], header=rows[0])
+    report = run(src, tmp_path, name="w", group_by=r"(.+)-\d+$")
+    assert sum(report.groups_per_split.values()) == 4
+    dsd = load_processed("w", tmp_path / "out")
+    writer_splits: dict[str, set] = {}
+    for split in dsd:
+        for row in dsd[split]:
+            writer_splits.setdefault(row["writer"], set()).add(split)
+    assert len(writer_splits) == 4 and all(len(s) == 1 for s in writer_splits.values())
+
+
+@pytest.mark.parametrize("bad", ["(.+", r"\d+", r"(.+)-(\d+)"])
+def test_a_bad_group_by_says_what_to_write(tmp_path, bad):
+    src = simple_set(tmp_path / "raw")
+    with pytest.raises(ValueError, match="group_by") as err:
+        run(src, tmp_path, group_by=bad)
+    assert "(.+)-\\d+$" in str(err.value) and "page" in str(err.value)
+    assert not (tmp_path / "out" / "ds").exists()
+
+
+# ---------------------------------------------------------------------------
+# messages name the notebook's parameters
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratios", [(0, 0, 0), (-0.5, 1, 0.5), (float("nan"), 0.1, 0.1)])
+def test_bad_ratios_name_the_notebook_parameters(tmp_path, ratios):
+    src = simple_set(tmp_path / "raw")
+    with pytest.raises(ValueError) as err:
+        run(src, tmp_path, split_ratios=ratios)
+    msg = str(err.value)
+    assert all(p in msg for p in ("train_ratio", "validation_ratio", "test_ratio")) and "split_ratios" not in msg
+
+
+def test_an_empty_split_and_a_too_small_image_name_real_settings(tmp_path):
+    d = tmp_path / "raw"
+    line_image(d / "a.png", 0)
+    line_image(d / "tiny.png", 1, size=(5, 40))
+    report = run(write_table(d, [("a.png", "a"), ("tiny.png", "t")]), tmp_path)
+    fix = next(r.fix for r in report.rejected if r.reason == "too_small")
+    assert "5x40 px" in fix and "8 px" in fix and "min_side" not in fix
+    notes = " ".join(report.notes)
+    assert "validation_ratio" in notes and "test_ratio" in notes and "split_ratios" not in notes
+    assert "split_ratios" not in data_module.describe_report(report)
+
+
+def test_an_interrupted_save_leaves_no_litter_after_the_next_run(tmp_path):
+    src = simple_set(tmp_path / "raw")
+    out = tmp_path / "out"
+    (out / ".ds.tmp-deadbeef" / "train").mkdir(parents=True)  # what a killed run leaves
+    (out / "notes").mkdir()
+    run(src, tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == ["ds", "notes"]
+
+
+def test_group_by_on_page_xml_uses_the_page_image_name(tmp_path):
+    """For PAGE-XML the page file is the image the XML names (scan_7-1.png), not the XML file (a.xml)."""
+    d = tmp_path / "raw"
+    for k, (xml, image) in enumerate([("a.xml", "scan_7-1.png"), ("b.xml", "scan_7-2.png"), ("c.xml", "other.png")]):
+        page_xml(d, name=xml, image=image)
+        img = Image.open(page_image(d / image))
+        for y in (25, 110):  # the pages' lines differ
+            ImageDraw.Draw(img).rectangle([30 + 10 * k, y, 40 + 10 * k, y + 10], fill="white")
+        img.save(d / image)
+    report = run(d, tmp_path, group_by=r"(.+)-\d+$", format="page_xml")
+    assert report.n_accepted == 6
+    assert sum(report.groups_per_split.values()) == 2  # scan_7 and the unmatched other.png
+    assert any("other.png" in n for n in report.notes)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from inkwell.paths import atomic_file, atomic_folder, unique_path
+from inkwell.paths import atomic_file, atomic_folder, remove_stale_staging, unique_path
 
 
 def test_atomic_folder_publishes_only_on_success(tmp_path: Path) -> None:
@@ -82,3 +82,34 @@ def test_reserving_a_folder_is_atomic_across_threads(tmp_path: Path) -> None:
         claimed = list(pool.map(lambda _: reserve_folder(tmp_path / "run"), range(8)))
     assert sorted(p.name for p in claimed) == sorted(f"run-{k}" for k in range(2, 10))
     assert all((p.parent / (p.name + PARTIAL_SUFFIX)).is_dir() and not p.exists() for p in claimed)
+
+
+def test_next_write_removes_litter_of_an_interrupted_one(tmp_path: Path) -> None:
+    """A killed write leaves `.<name>.tmp-*`; the next write of that target removes it, and nothing else."""
+    target = tmp_path / "my-lines"
+    stale = tmp_path / ".my-lines.tmp-0123abcd"  # what a killed process leaves (no cleanup ran)
+    (stale / "train").mkdir(parents=True)
+    (stale / "train" / "data.arrow").write_bytes(b"x" * 10)
+    keep = [tmp_path / ".other.tmp-0123abcd", tmp_path / ".my-lines.tmp-notmine", tmp_path / ".my-lines.old-0123abcd",
+            tmp_path / "my-lines.tmp-0123abcd", tmp_path / ".my-lines-2.tmp-0123abcd"]
+    for p in keep:
+        p.mkdir()
+        (p / "f.txt").write_text("user file")
+    with atomic_folder(target) as tmp:
+        (tmp / "a.txt").write_text("a")
+        assert not stale.exists()
+    assert (target / "a.txt").read_text() == "a"
+    assert all((p / "f.txt").read_text() == "user file" for p in keep)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name] + [p.name for p in keep])
+
+
+def test_a_write_in_progress_is_not_litter(tmp_path: Path) -> None:
+    """Two writers of one target: the second never removes the first one's staging folder while it works."""
+    target = tmp_path / "out"
+    with atomic_folder(target) as first:
+        (first / "a.txt").write_text("first")
+        assert remove_stale_staging(target) == []
+        with atomic_folder(tmp_path / "other") as _:
+            pass
+        assert (first / "a.txt").exists()
+    assert (target / "a.txt").read_text() == "first"

@@ -61,3 +61,42 @@ def test_character_frequencies_are_a_bar_chart(tmp_path) -> None:
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "\u2423"]
     assert [p.get_height() for p in ax.patches] == [3, 2, 1]
+
+
+def test_sample_grid_draws_non_latin_labels_without_warnings() -> None:
+    """CJK, a combining mark and Greek: no missing-glyph warnings, and the fonts used have every glyph."""
+    import logging
+    import warnings
+
+    import datasets
+    from matplotlib import font_manager
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.ft2font import FT2Font
+    from PIL import Image
+
+    from inkwell.plots import plot_char_frequencies, sample_grid, text_fonts
+
+    labels = ["日本語テキスト", "Pe̍h-ōe-jī", "Ελληνικά"]
+    features = datasets.Features({"image": datasets.Image(), "text": datasets.Value("string")})
+    ds = datasets.Dataset.from_dict({"image": [Image.new("RGB", (120, 30), "white")] * 3, "text": labels},
+                                    features=features)
+    dsd = datasets.DatasetDict({"train": ds})
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("matplotlib").addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for fig in (sample_grid(dsd, n=3), plot_char_frequencies(dsd, top=40)):
+                FigureCanvasAgg(fig)
+                fig.canvas.draw()
+    finally:
+        logging.getLogger("matplotlib").removeHandler(handler)
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in records if r.levelno >= logging.WARNING] == []
+    fonts = [FT2Font(font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False))
+             for f in text_fonts()]
+    assert "Noto Sans CJK JP" in text_fonts()
+    charmaps = [set(f.get_charmap()) for f in fonts]
+    assert all(any(ord(ch) in cm for cm in charmaps) for ch in "".join(labels))
