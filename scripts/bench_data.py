@@ -2,6 +2,10 @@
 
 Usage:
     python scripts/bench_data.py --n 5000 --workdir /tmp/inkwell-bench
+    python scripts/bench_data.py --pages 200 --workdir /tmp/inkwell-bench   # a PAGE-XML export of whole pages
+
+With ``--pages`` it writes a PAGE-XML 2019 export of synthetic A4 pages at 150 dpi (``page/*.xml`` beside the
+page images, as Transkribus exports them; about 20 lines a page) and times 01_data on it: pages, lines, seconds.
 """
 
 import argparse
@@ -17,7 +21,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import inkwell.data
-from helpers import prepare_dataset
+from helpers import prepare_dataset, synthetic_page
+from inkwell.formats import page_xml
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> Path:
@@ -47,6 +52,34 @@ def make_images(folder: Path, n: int, seed: int = 0) -> Path:
     return csv_path
 
 
+def make_pages(folder: Path, n: int) -> Path:
+    """Write n synthetic pages (PNG) and their PAGE-XML files under folder/page/; return the folder."""
+    (folder / "page").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        page = synthetic_page(20, line_height=44, seed=i)
+        name = f"page_{i:05d}.png"
+        page.image.save(folder / name)
+        lines = [([(l, t), (r, t), (r, b), (l, b)], text) for (l, t, r, b), text in zip(page.boxes, page.texts)]
+        page_xml.write(name, page.image.size, lines, folder / "page" / f"page_{i:05d}.xml")
+    return folder
+
+
+def bench_pages(workdir: Path, n: int) -> None:
+    """01_data on a PAGE-XML export of n pages: pages, lines and seconds."""
+    inputs = workdir / f"pages-{n}"
+    if not (inputs / "page").is_dir() or len(list((inputs / "page").glob("*.xml"))) != n:
+        shutil.rmtree(inputs, ignore_errors=True)
+        t0 = time.perf_counter()
+        make_pages(inputs, n)
+        print(f"generated {n} pages in {time.perf_counter() - t0:.1f}s")
+    t0 = time.perf_counter()
+    report = prepare_dataset(inputs, dataset_name="bench-pages", output_root=workdir / "out", format="page_xml",
+                             overwrite=True, progress=False)
+    seconds = time.perf_counter() - t0
+    print(f"PAGE-XML export: {n} pages, {report.n_rows} lines read, {report.n_accepted} accepted, "
+          f"{len(report.rejected)} rejected, in {seconds:.1f} s ({report.n_rows / seconds:.0f} lines/s)")
+
+
 def bare_loop(paths: list[Path]) -> float:
     """Seconds to open and convert every file to RGB."""
     start = time.perf_counter()
@@ -61,9 +94,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/inkwell-bench"))
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile run")
     parser.add_argument("--serial", action="store_true", help="validate in-process (no worker pool)")
+    parser.add_argument("--pages", type=int, default=0, help="time a PAGE-XML export of this many pages instead")
     args = parser.parse_args()
     if args.serial:
         inkwell.data.PARALLEL_MIN_FILES = 10**12
+    if args.pages:
+        bench_pages(args.workdir, args.pages)
+        return
 
     inputs = args.workdir / "raw"
     if not (inputs / "labels.csv").exists() or len(list(inputs.glob("*.png"))) != args.n:
