@@ -124,6 +124,8 @@ def predict_lines(
                 ended = eos in row
                 if ended:
                     row = row[: row.index(eos)]
+                while row and row[-1] == tok.pad_token_id:  # a row stopped early waits for its batch, padded
+                    row.pop()
                 text = tok.decode(row, skip_special_tokens=True)
                 looped = (not ended) and repetition_guard and has_repetition_loop(text)
                 hit_limit = not ended and len(row) >= max_new_tokens

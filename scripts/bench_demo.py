@@ -48,13 +48,16 @@ def main() -> int:
         reader = helpers.Reader(loaded, helpers.ImageLimits(), None)
         sources = [helpers.SourcePage(helpers.project_path(f"page-{i}.png"), 1, page) for i, page in enumerate(pages)]
         helpers.read_pages(reader, sources[:1], mode="pages", batch_size=args.batch_size, progress=False)  # warm-up
-        for across in (True, False):
+        best: dict[bool, float] = {}
+        for across in (True, False, True, False):  # alternated, best of two each: the machine's load varies
             reading = helpers.read_pages(reader, sources, mode="pages", batch_size=args.batch_size,
                                          across_pages=across, progress=False)
-            n = len(reading.lines)
-            how = "across pages " if across else "page by page "
-            print(f"reading {how}: {n} lines in {reading.read_seconds:.1f} s = {n / reading.read_seconds:.2f} lines/s "
-                  f"(batch size {args.batch_size})")
+            best[across] = min(best.get(across, float("inf")), reading.read_seconds)
+        n = len(reading.lines)
+        for across, seconds in best.items():
+            how = "across pages" if across else "page by page"
+            print(f"reading {how:<12}: {n} lines in {seconds:.1f} s = {n / seconds:.2f} lines/s "
+                  f"(batch size {args.batch_size}, best of 2)")
     return 0
 
 

@@ -70,3 +70,15 @@ def test_the_upload_box_reads_dropped_files_and_keeps_a_static_copy(reader, tmp_
     out = box.read([("photo.png", _png(line.image.crop(line.boxes[0]))), ("broken.png", b"\x89PNG junk")])
     assert "Saved to" in out and "broken.png" in out and (tmp_path / "uploads" / "readings.csv").exists()
     assert "photo" in box.static_html() and box.status.value.startswith("Read 2 file(s)")
+
+
+def test_flags_do_not_depend_on_the_batch(reader) -> None:
+    """A line stopped early waits, padded, for the rest of its batch: that must not read as hitting the limit."""
+    from inkwell.decode import predict_lines
+
+    page = synthetic_page(16, size=(900, 1754), seed=4)
+    crops = [page.image.crop(box) for box in page.boxes]
+    one = predict_lines(reader.loaded, crops, batch_size=1, max_new_tokens=24, progress=False)
+    together = predict_lines(reader.loaded, crops, batch_size=len(crops), max_new_tokens=24, progress=False)
+    assert [(p.text, p.stopped_by_guard, p.hit_limit) for p in together] == \
+        [(p.text, p.stopped_by_guard, p.hit_limit) for p in one]
