@@ -22,8 +22,8 @@ from inkwell.demo import Reader, read_scan
 from inkwell.render import LEGEND_HTML, render_page_readings_html, sample_html
 from inkwell.sources import scan_upload
 
-__all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "WORST_OF_SHOWN", "Inspector", "UploadReader", "make_inspector",
-           "make_upload_reader", "with_static_copy"]
+__all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "WORST_OF_SHOWN", "Inspector", "SummaryBox", "UploadReader",
+           "make_inspector", "make_upload_reader", "with_static_copy"]
 
 #: CSS class of a live widget; the static copy displayed right after it hides itself while the widget is live.
 LIVE_CLASS = "iw-live"
@@ -49,10 +49,10 @@ def with_static_copy(body: str, title: str,
     return f'{_HIDE_WHEN_LIVE}<div class="{STATIC_CLASS}">{note}{body}</div>'
 
 
-class Inspector(widgets.VBox):
-    """The inspector box. Its text form is a one-line summary instead of the box's repr."""
+class SummaryBox(widgets.VBox):
+    """A box whose text form (its repr, and the ``text/plain`` a saved notebook keeps) is a one-line summary."""
 
-    summary: str = "Inspector"
+    summary: str = ""
 
     def __repr__(self) -> str:
         return self.summary
@@ -61,6 +61,12 @@ class Inspector(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs) or {}
         bundle["text/plain"] = self.summary
         return bundle
+
+
+class Inspector(SummaryBox):
+    """The inspector box."""
+
+    summary: str = "Inspector"
 
     def static_html(self, pages: int = 5) -> str:
         """The first ``pages`` lines in the initial order as HTML, for a notebook read without a kernel."""
@@ -218,18 +224,10 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation, fo
 UPLOAD_ACCEPT = ".png,.jpg,.jpeg,.tif,.tiff,.bmp,.webp,.gif,.pdf"
 
 
-class UploadReader(widgets.VBox):
+class UploadReader(SummaryBox):
     """The upload box: drop images or PDFs, they are read like ``inputs`` and the result shows below."""
 
     summary: str = "Upload box (needs a running kernel)."
-
-    def __repr__(self) -> str:
-        return self.summary
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = super()._repr_mimebundle_(**kwargs) or {}
-        bundle["text/plain"] = self.summary
-        return bundle
 
     def static_html(self) -> str:
         """What a saved notebook shows in place of the box: what it did last, or how to use it."""
