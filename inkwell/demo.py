@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,12 @@ from inkwell.readings import LineReading, readings_folder, save_readings
 from inkwell.runs import base_model_of, image_limits_of, trusts_remote_code
 from inkwell.sources import InputScan, SourcePage
 
-__all__ = ["DemoReading", "PageResult", "Reader", "flags_of", "load_reader", "read_pages", "read_scan"]
+__all__ = ["DemoReading", "LineDecoder", "PageResult", "Reader", "flags_of", "load_reader", "read_pages",
+           "read_pages_with", "read_scan"]
+
+
+#: Reads line images: (images, progress bar name) -> one prediction per image, in order.
+LineDecoder = Callable[[list[Image.Image], str], list[Prediction]]
 
 
 @dataclass
@@ -139,6 +144,28 @@ def read_pages(
     Raises:
         ValueError: An unknown ``mode``.
     """
+    def decode(images: list[Image.Image], desc: str) -> list[Prediction]:
+        return predict_lines(reader.loaded, images, limits=reader.limits, batch_size=batch_size,
+                             max_new_tokens=max_new_tokens, progress=progress, desc=desc) if images else []
+
+    return read_pages_with(decode, pages, mode=mode, across_pages=across_pages)
+
+
+def read_pages_with(
+    decode: LineDecoder,
+    pages: Sequence[SourcePage],
+    *,
+    mode: str = "auto",
+    across_pages: bool = True,
+) -> DemoReading:
+    """Find the lines of each page (unless it is a line) and read them all with ``decode``.
+
+    :func:`read_pages` with any reader: ``decode`` is Inkwell's own decoding there, vLLM in
+    ``scripts/ocr_vllm.py``. The arguments are those of :func:`read_pages`.
+
+    Raises:
+        ValueError: An unknown ``mode``.
+    """
     if mode not in READ_MODES:
         raise ValueError(f"mode = {mode!r}: choose one of {READ_MODES}.")
     results: list[PageResult] = []
@@ -154,16 +181,11 @@ def read_pages(
     detect_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-
-    def decode(images: list[Image.Image], desc: str) -> list[Prediction]:
-        return predict_lines(reader.loaded, images, limits=reader.limits, batch_size=batch_size,
-                             max_new_tokens=max_new_tokens, progress=progress, desc=desc) if images else []
-
     if across_pages:
         every = [c for page_crops in crops for c in page_crops]
         # similar widths decode together (less padding in a batch); the texts go back to their own places
         order = sorted(range(len(every)), key=lambda i: every[i].width / max(1, every[i].height))
-        decoded = decode([every[i] for i in order], "reading")
+        decoded = decode([every[i] for i in order], "reading") if every else []
         flat: list[Prediction] = [Prediction("")] * len(every)
         for i, prediction in zip(order, decoded):
             flat[i] = prediction
@@ -172,7 +194,8 @@ def read_pages(
             per_page.append(flat[at:at + len(page_crops)])
             at += len(page_crops)
     else:
-        per_page = [decode(page_crops, f"reading {r.page.name}") for r, page_crops in zip(results, crops)]
+        per_page = [decode(page_crops, f"reading {r.page.name}") if page_crops else []
+                    for r, page_crops in zip(results, crops)]
     for result, found, preds in zip(results, boxes, per_page):
         result.lines = [
             LineReading(source=result.page.name, file=result.page.file, page=result.page.page, line=i,
