@@ -53,8 +53,14 @@ def test_merged_model_loads_without_peft_and_reads_exactly_like_the_adapter(
             "processor_config.json", "tokenizer.json", "tokenizer_config.json"} <= set(result.files)
     assert not (out / "adapter_config.json").exists() and not list(out.glob("adapter_model*"))
     with safe_open(str(out / "model.safetensors"), framework="pt") as handle:
-        keys = list(handle.keys())
-    assert keys and not [k for k in keys if "lora" in k.lower()]
+        merged = {k: handle.get_tensor(k) for k in handle.keys()}
+    assert merged and not [k for k in merged if "lora" in k.lower()]
+    base_model = json.loads((tiny_run / "run.json").read_text(encoding="utf-8"))["base_model"]
+    with safe_open(str(Path(base_model) / "model.safetensors"), framework="pt") as handle:
+        base = {k: handle.get_tensor(k) for k in handle.keys()}
+    assert set(base) == set(merged)
+    changed = [k for k in base if not base[k].equal(merged[k])]
+    assert changed and all(k.endswith("proj.weight") or ".mlp." in k or ".qkv." in k for k in changed), changed
     assert result.merged_layers > 0 and result.dtype == "float32" and result.device == "cpu"
     assert not result.trained_on_4bit and not result.dequantized and "16-bit base" in result.base_weights
     record = json.loads((out / "export.json").read_text(encoding="utf-8"))
