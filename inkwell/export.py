@@ -79,8 +79,11 @@ class ExportResult:
             f"Merged the adapter of run {self.run_name} ({self.merged_layers} LoRA layers) into {self.base_model} "
             f"({self.family}): {self.base_weights} Weights saved in {self.dtype} (merged on {self.device}) to "
             f"{self.out_dir}, {self.size_bytes / 1e6:.1f} MB, in {self.seconds:.1f} s. Plain transformers loads it "
-            "with no PEFT (AutoProcessor and the family's Auto class); the run folder is unchanged."
+            f"with no PEFT (AutoProcessor and the family's Auto class{self._remote()}); the run folder is unchanged."
         )
+
+    def _remote(self) -> str:
+        return ", trust_remote_code=True: its own code is copied along" if FAMILIES[self.family].remote_code else ""
 
 
 @dataclass
@@ -291,7 +294,9 @@ def export_merged(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] =
             },
             "image_limits": asdict(info.image_limits),
             "instruction": loaded.family.instruction,
-            "loads_with": f"transformers.{loaded.family.auto_class} + transformers.AutoProcessor (no PEFT)",
+            "loads_with": f"transformers.{loaded.family.auto_class} + transformers.AutoProcessor (no PEFT)"
+                          + (", trust_remote_code=True (the model's own code is in the folder)"
+                             if loaded.family.remote_code else ""),
             "created": now_iso(),
             "versions": library_versions(),
         }

@@ -122,3 +122,25 @@ def test_unknown_run_and_unsloth_backend_are_refused(home: Path) -> None:
         helpers.export_merged("no-such-run")
     with pytest.raises(ValueError, match="backend='unsloth'"):
         helpers.export_merged("no-such-run", backend="unsloth")
+
+
+@pytest.mark.slow
+def test_a_remote_code_run_exports_with_its_code(synthetic: helpers.SyntheticSet, home: Path) -> None:
+    """dots.ocr (code from its repository): the merged folder carries that code and reads like base + adapter."""
+    import transformers
+
+    model = helpers.build_tiny_model(home / "models" / "tiny-dots_ocr", "dots_ocr")
+    loaded = helpers.add_lora(helpers.load_model(str(model), trust_remote_code=True), helpers.LoraSettings(seed=0))
+    settings = helpers.TrainSettings(max_steps=8, learning_rate=3e-3, batch_size=4, grad_accum=1, warmup_steps=0,
+                                     lr_scheduler="constant", max_image_height=32, max_image_width=256, seed=0,
+                                     eval_lines=0)
+    run_dir = helpers.new_run_dir("dots", home / "adapters")
+    run = helpers.train_adapter(loaded, _lines(synthetic, 0, 8), settings, run_dir,
+                                parameters={"trust_remote_code": True}).run_dir
+    result = helpers.export_merged(run)
+    assert {"configuration_dots_ocr.py", "modeling_dots_ocr.py"} <= set(result.files)
+    assert "trust_remote_code=True" in result.describe()
+    merged = transformers.AutoModelForImageTextToText.from_pretrained(str(result.out_dir), trust_remote_code=True)
+    assert type(merged).__name__ == "DotsOcrForConditionalGeneration"
+    parity = helpers.merge_parity(run, result.out_dir, _lines(synthetic, 40, 44))
+    assert parity.identical == parity.lines == 4
