@@ -188,8 +188,8 @@ def _load_base(info: RunInfo, *, dequantize: bool) -> tuple[LoadedModel, str, bo
         dequantized = True
     if dequantized:
         how = ("a pre-quantised 4-bit checkpoint" if prequantized else
-               "4-bit NF4 as Inkwell's transformers backend quantises it (Unsloth may have used its own "
-               "pre-quantised copy or double quantisation, so an Unsloth run's weights can differ slightly)")
+               "quantised to 4-bit NF4 as Inkwell's transformers backend does; Unsloth may have used its own "
+               "pre-quantised copy or double quantisation, so an Unsloth run's weights can differ slightly")
         words = (f"the run trained on a 4-bit base, so the adapter was merged into the de-quantised {dtype_name} "
                  f"weights of that base ({how}); nothing was merged into 4-bit weights.")
     elif four_bit:
