@@ -19,6 +19,7 @@ from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
 from inkwell.demo import Reader, load_reader, read_pages, read_scan
 from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
+from inkwell.export import ExportResult, ParityResult, export_merged, merge_parity
 from inkwell.families import FAMILIES, native_families
 from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.pages import detect_lines, synthetic_page
@@ -118,4 +119,9 @@ __all__ = [
     "read_scan",
     "render_page_readings_html",
     "scan_inputs",
+    # scaling out: a merged model for plain transformers
+    "ExportResult",
+    "ParityResult",
+    "export_merged",
+    "merge_parity",
 ]
