@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any, TypeVar
 
-__all__ = ["barrier", "broadcast_from_main", "is_main_process", "process_rank", "start_distributed", "world_size"]
+__all__ = ["barrier", "broadcast_from_main", "is_main_process", "process_rank", "start_distributed", "sum_over_processes",
+           "world_size"]
 
 _T = TypeVar("_T")
 
@@ -91,6 +92,16 @@ def broadcast_from_main(value: _T) -> _T:
     box: list[Any] = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def sum_over_processes(tensor: Any) -> Any:
+    """The sum of ``tensor`` over all processes, as a new tensor (a copy of ``tensor`` without a process group)."""
+    total = tensor.detach().clone()
+    if _initialised():
+        import torch.distributed as dist  # heavy: loaded on use
+
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total
 
 
 def barrier() -> None:

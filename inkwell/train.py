@@ -23,7 +23,8 @@ from typing import Any
 
 import datasets
 
-from inkwell.distributed import barrier, broadcast_from_main, is_main_process, start_distributed
+from inkwell.distributed import (barrier, broadcast_from_main, is_main_process, start_distributed,
+                                 sum_over_processes)
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
@@ -198,10 +199,35 @@ def _trainer_class() -> type:
     class InkwellSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
             if inputs["input_ids"].device.type == "cpu":
-                return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                out = Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+            else:
+                out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.accelerator.num_processes > 1 and (num_items_in_batch is None or not self.model_accepts_loss_kwargs):
+                out = _token_weighted(out, inputs["labels"], self.accelerator.num_processes)
+            return out
 
     return InkwellSFTTrainer
+
+
+def _token_weighted(out: Any, labels: Any, processes: int) -> Any:
+    """A process's mean loss over its answer tokens, rescaled so that DDP's mean over processes is the mean over all.
+
+    Each process averages over its own tokens and DDP averages the processes, which weighs a
+    short batch like a long one; weighting by this process's share of the tokens of the
+    global batch gives the loss (and the gradients) one process would get on the whole
+    global batch, so training on N processes follows training on one.
+    """
+    mine = (labels[..., 1:] != -100).sum()  # the tokens the shifted causal-LM loss counts
+    total = sum_over_processes(mine).clamp(min=1)
+    scale = (mine * processes).to(_dtype_of(out)) / total.to(_dtype_of(out))
+    if isinstance(out, tuple):
+        return (out[0] * scale, *out[1:])
+    return out * scale
+
+
+def _dtype_of(out: Any) -> Any:
+    """The dtype of a loss (or of the first item of ``(loss, outputs)``)."""
+    return (out[0] if isinstance(out, tuple) else out).dtype
 
 
 def _use_loss_bar(trainer: Any) -> None:
@@ -324,6 +350,7 @@ def train_adapter(
             save_steps=settings.save_steps or 500,
             save_total_limit=2,
             report_to="none",
+            use_cpu=not cuda,  # on a CPU, several processes are DDP over gloo (accelerate's MULTI_CPU)
             ddp_backend=None if cuda or processes == 1 else "gloo",
             remove_unused_columns=False,
             dataset_kwargs={"skip_prepare_dataset": True},
