@@ -8,12 +8,14 @@ train with validation, check the saved adapter on validation lines. The run land
 
     python scripts/train.py -p model_name data/models/tiny -p dataset_name synthetic -p max_steps 6
     torchrun --nproc_per_node 4 scripts/train.py -p batch_size 2 -p grad_accum 2 ...   # DDP, one machine
-    accelerate launch --num_processes 2 --cpu scripts/train.py -p ...                   # the same through accelerate
+    accelerate launch --multi_gpu --num_processes 2 scripts/train.py -p ...             # the same through accelerate
     python scripts/train.py --help                                                       # every parameter
 
 With several processes each one trains on ``batch_size`` lines of every step (effective batch
 ``batch_size x grad_accum x processes``, recorded in run.json's metrics); only the main process
 (rank 0) prints and writes the run folder.
+On CPUs the processes use gloo (``accelerate launch --multi_gpu`` works there too: without
+a GPU it starts CPU processes; ``--cpu --num_processes 2`` starts a single process).
 """
 
 from __future__ import annotations
