@@ -15,8 +15,10 @@ This file only re-exports; it defines nothing.
 """
 
 from inkwell.baselines import read_baseline
+from inkwell.cli import describe_parameters, notebook_parameters, parse_overrides
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
+from inkwell.distributed import is_main_process
 from inkwell.demo import Reader, load_reader, read_pages, read_scan
 from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
 from inkwell.export import ExportResult, ParityResult, export_merged, merge_parity
@@ -84,6 +86,11 @@ __all__ = [
     "quick_validation",
     "take_lines",
     "train_adapter",
+    # scripts/train.py: 02_finetune headless, in one process or several
+    "describe_parameters",
+    "is_main_process",
+    "notebook_parameters",
+    "parse_overrides",
     # 03_evaluate
     "base_model_of",
     "bootstrap_html",

@@ -4,6 +4,10 @@ Middle layer: imports the bottom layer, :mod:`inkwell.decode`, :mod:`inkwell.eva
 :mod:`inkwell.model` and :mod:`inkwell.prompt`. The lines are decoded with
 :func:`~inkwell.decode.predict_lines`, the code 03_evaluate uses, and scored with
 :mod:`inkwell.evaluate`, so a validation CER here means what it means there.
+
+With several processes (``torchrun``) the main process decodes and sends the scores to the
+others, which wait meanwhile: every process keeps the same history, best step and best
+weights (the weights are equal in all of them), and all stop at the same step.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import datasets
 
+from inkwell.distributed import broadcast_from_main, is_main_process
 from inkwell.decode import max_new_tokens_for, predict_lines
 from inkwell.evaluate import score_lines, system_metrics
 from inkwell.model import LoadedModel
@@ -53,16 +58,12 @@ class ValidationMonitor:
     def evaluate(self, step: int) -> bool:
         """Decode and score the lines at ``step``; keep the weights if best. Returns True when training should stop."""
         t0 = time.perf_counter()
-        refs = list(self.lines["text"])
-        preds = predict_lines(self.loaded, list(self.lines["image"]), limits=self.limits, progress=False,
-                              max_new_tokens=max_new_tokens_for(self.loaded.processor, refs))
-        ids = list(self.lines["id"]) if "id" in self.lines.column_names else list(range(len(refs)))
-        metrics = system_metrics("validation", score_lines(ids, refs, [p.text for p in preds]))
-        self._back_to_training()
-        self.history.append({"step": step, "cer": round(metrics.cer, 6), "wer": round(metrics.wer, 6),
+        scores = self._score() if is_main_process() else None
+        cer, wer = broadcast_from_main(scores)  # the main process's scores, in every process
+        self.history.append({"step": step, "cer": round(cer, 6), "wer": round(wer, 6),
                              "seconds": round(time.perf_counter() - t0, 3)})
-        if self.best_cer is None or metrics.cer < self.best_cer:
-            self.best_cer, self.best_step, self._since_best = metrics.cer, step, 0
+        if self.best_cer is None or cer < self.best_cer:
+            self.best_cer, self.best_step, self._since_best = cer, step, 0
             self._best_weights = {n: p.detach().clone() for n, p in self._trainable()}
             return False
         self._since_best += 1
@@ -71,6 +72,16 @@ class ValidationMonitor:
                                 f"(step {self.best_step}) for {self.patience} evaluation(s) (early_stopping_patience)")
             return True
         return False
+
+    def _score(self) -> tuple[float, float]:
+        """Decode the lines with the weights as they are and return their (CER, WER)."""
+        refs = list(self.lines["text"])
+        preds = predict_lines(self.loaded, list(self.lines["image"]), limits=self.limits, progress=False,
+                              max_new_tokens=max_new_tokens_for(self.loaded.processor, refs))
+        ids = list(self.lines["id"]) if "id" in self.lines.column_names else list(range(len(refs)))
+        metrics = system_metrics("validation", score_lines(ids, refs, [p.text for p in preds]))
+        self._back_to_training()
+        return metrics.cer, metrics.wer
 
     def restore_best(self) -> bool:
         """Put the best weights back into the model. Returns True when they differ from the last ones."""
@@ -133,7 +144,7 @@ def validation_callback(monitor: ValidationMonitor, eval_steps: int) -> Any:
     class _Validate(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
+            if folder.is_dir() and is_main_process():  # the main process writes the run folder
                 monitor.save_state(folder)
             return control
 

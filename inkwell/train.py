@@ -3,6 +3,10 @@
 Middle layer: imports the bottom layer, :mod:`inkwell.model`, :mod:`inkwell.prompt`
 and :mod:`inkwell.runs`. torch, transformers, trl and unsloth are imported inside
 the functions that train: they are heavy, and unsloth needs a GPU.
+
+Under ``torchrun`` or ``accelerate launch`` each process trains on its share of every
+global batch (DDP, gloo on CPUs) and only the main process writes the run folder
+(see :mod:`inkwell.distributed`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import dataclasses
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,8 @@ from typing import Any
 
 import datasets
 
+from inkwell.distributed import (barrier, broadcast_from_main, is_main_process, start_distributed,
+                                 sum_over_processes)
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
@@ -115,6 +122,8 @@ def describe_training(result: TrainResult) -> str:
         f"{result.info.device} ({result.info.backend}), mean training loss {m['train_loss']:.4f}, "
         f"last logged loss {'n/a' if last is None else f'{last:.4f}'}."
     )
+    if m.get("world_size", 1) > 1:
+        text += f"\n{m['world_size']} processes, effective batch {m['effective_batch']} lines per step."
     if m.get("best_step") is not None:
         runs = len(result.info.val_history)
         text += (f"\nValidation: {runs} evaluation(s) in {m['validation_seconds']:.0f} s; best CER "
@@ -190,10 +199,35 @@ def _trainer_class() -> type:
     class InkwellSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
             if inputs["input_ids"].device.type == "cpu":
-                return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                out = Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+            else:
+                out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.accelerator.num_processes > 1 and (num_items_in_batch is None or not self.model_accepts_loss_kwargs):
+                out = _token_weighted(out, inputs["labels"], self.accelerator.num_processes)
+            return out
 
     return InkwellSFTTrainer
+
+
+def _token_weighted(out: Any, labels: Any, processes: int) -> Any:
+    """A process's mean loss over its answer tokens, rescaled so that DDP's mean over processes is the mean over all.
+
+    Each process averages over its own tokens and DDP averages the processes, which weighs a
+    short batch like a long one; weighting by this process's share of the tokens of the
+    global batch gives the loss (and the gradients) one process would get on the whole
+    global batch, so training on N processes follows training on one.
+    """
+    mine = (labels[..., 1:] != -100).sum()  # the tokens the shifted causal-LM loss counts
+    total = sum_over_processes(mine).clamp(min=1)
+    scale = (mine * processes).to(_dtype_of(out)) / total.to(_dtype_of(out))
+    if isinstance(out, tuple):
+        return (out[0] * scale, *out[1:])
+    return out * scale
+
+
+def _dtype_of(out: Any) -> Any:
+    """The dtype of a loss (or of the first item of ``(loss, outputs)``)."""
+    return (out[0] if isinstance(out, tuple) else out).dtype
 
 
 def _use_loss_bar(trainer: Any) -> None:
@@ -217,7 +251,8 @@ def _use_loss_bar(trainer: Any) -> None:
             self.bar.close()
 
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(_LossBar())
+    if is_main_process():  # one bar for the run, not one per process
+        trainer.add_callback(_LossBar())
 
 
 def train_adapter(
@@ -244,6 +279,12 @@ def train_adapter(
     result's ``run_dir`` is the folder written). With ``validation``, the lines
     are decoded every ``settings.eval_steps`` steps and at the end (see
     :mod:`inkwell.monitor`) and the adapter saved is the best one.
+
+    Started by ``torchrun`` or ``accelerate launch`` (``WORLD_SIZE`` > 1), every process
+    calls this with the same arguments: each trains on ``settings.batch_size`` lines of every
+    step (the effective batch is ``batch_size x grad_accum x world_size``, recorded in the
+    metrics), the main process alone claims and writes the run folder, and every process
+    returns the same result.
 
     Args:
         loaded: A model from :func:`~inkwell.model.load_model` with LoRA from :func:`~inkwell.model.add_lora`.
@@ -274,15 +315,21 @@ def train_adapter(
     started = now_iso()
     cuda = loaded.device == "cuda"
     dtype = compute_dtype(loaded.family, torch.cuda.is_bf16_supported()) if cuda else "float32"
+    processes = start_distributed(cuda)
+    main = is_main_process()
     log_every = settings.logging_steps or (max(1, settings.max_steps // 50) if settings.max_steps > 0 else 10)
     if resume is not None:
         if resume.checkpoint is None:
             raise ValueError(f"resume: {resume.describe()}; it has no checkpoint to continue from.")
         final, staging = resume.path.with_name(resume.name), resume.path
-    else:
+    elif main:
         final = reserve_folder(Path(run_dir))  # a name taken meanwhile (another run, same moment) gets -2, -3, ...
         staging = final.with_name(final.name + PARTIAL_SUFFIX)
-    with atomic_folder(final, staging=staging, keep_on_error=True, reserved=True) as partial:
+    else:
+        final = staging = Path(run_dir)  # replaced by the main process's choice below
+    final, staging = broadcast_from_main((final, staging))  # one folder for the run, chosen by the main process
+    folder = atomic_folder(final, staging=staging, keep_on_error=True, reserved=True) if main else nullcontext(staging)
+    with folder as partial:
         args = SFTConfig(
             output_dir=str(partial / "checkpoints"),
             per_device_train_batch_size=settings.batch_size,
@@ -303,6 +350,8 @@ def train_adapter(
             save_steps=settings.save_steps or 500,
             save_total_limit=2,
             report_to="none",
+            use_cpu=not cuda,  # on a CPU, several processes are DDP over gloo (accelerate's MULTI_CPU)
+            ddp_backend=None if cuda or processes == 1 else "gloo",
             remove_unused_columns=False,
             dataset_kwargs={"skip_prepare_dataset": True},
             max_length=None,
@@ -351,11 +400,13 @@ def train_adapter(
             peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
             raise OutOfGpuMemory(out_of_memory_advice(peak, settings, lora, loaded.model_name)) from exc
         seconds = time.perf_counter() - t0
+        barrier()  # every process has written its checkpoint share before the main one moves the folder
         steps = int(trainer.state.global_step)
         if monitor is not None:
             monitor.restore_best()  # the saved adapter is the one with the lowest validation CER
-        loaded.model.save_pretrained(str(partial))
-        shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+        if main:
+            loaded.model.save_pretrained(str(partial))
+            shutil.rmtree(partial / "checkpoints", ignore_errors=True)
         history = [dict(e) for e in trainer.state.log_history]
         info = RunInfo(
             run_name=final.name,
@@ -382,6 +433,8 @@ def train_adapter(
                 "validation_seconds": round(sum(e["seconds"] for e in monitor.history), 2) if monitor else 0.0,
                 "peak_gpu_bytes": int(torch.cuda.max_memory_allocated()) if cuda else None,
                 "resumed_from_step": resume.last_step if resume else None,
+                "world_size": processes,
+                "effective_batch": settings.batch_size * settings.grad_accum * processes,
             },
             val_history=list(monitor.history) if monitor else [],
             log_history=history,
@@ -390,5 +443,6 @@ def train_adapter(
             finished=now_iso(),
             dataset=dataset,
         )
-        info.save(partial)
+        if main:
+            info.save(partial)
     return TrainResult(final, info, seconds)

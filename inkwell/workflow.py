@@ -19,6 +19,7 @@ import datasets
 
 from inkwell.baselines import baseline_names, read_baseline
 from inkwell.data import dataset_fingerprint
+from inkwell.distributed import is_main_process
 from inkwell.decode import Prediction, max_new_tokens_for, predict_lines
 from inkwell.evaluate import score_lines, system_metrics
 from inkwell.model import LoadedModel, load_adapter, load_model
@@ -152,6 +153,8 @@ def quick_validation(
     """
     if n_lines <= 0 or len(split) == 0:
         return "No validation check: eval_lines is 0 or the validation split is empty."
+    if not is_main_process():
+        return "No validation check in this process: the main process (rank 0) checks the run it wrote."
     lines = take_lines(split, n_lines)
     refs = list(lines["text"])
     preds = predict_lines(loaded, list(lines["image"]), limits=settings.image_limits,
