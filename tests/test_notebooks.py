@@ -69,7 +69,10 @@ def test_committed_notebooks_are_clean() -> None:
 
 
 @pytest.mark.slow
-def test_workflow_end_to_end(home: Path, tiny_qwen25: Path, tmp_path: Path) -> None:
+def test_workflow_end_to_end(tiny_qwen25: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a workspace of its own: runs other tests leave in the shared one must not join adapters = "all"
+    home = tmp_path / "home"
+    monkeypatch.setenv("INKWELL_HOME", str(home))
     # 01_data: synthetic lines -> processed set + report + rejected.csv
     nb1 = run("01_data", tmp_path, source=helpers.DEMO_SOURCE, dataset_name="nbtest", synthetic_lines=48, seed=0)
     processed = home / "data" / "processed" / "nbtest"
