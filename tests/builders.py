@@ -237,3 +237,14 @@ def sample_evaluation():
     ev = evaluate_systems(SAMPLE_IDS, SAMPLE_REFS, preds, n_resamples=50)
     images = {i: plain_image(shade=40 * n) for n, i in enumerate(SAMPLE_IDS)}
     return ev, images
+
+
+def synthetic_lines(synthetic, start: int, stop: int):
+    """Rows ``start:stop`` of a synthetic set (``helpers.SyntheticSet``) as a dataset with image, text and id."""
+    import datasets
+
+    rows = synthetic.labels.read_text(encoding="utf-8").splitlines()[1:][start:stop]
+    files = [str(synthetic.labels.parent / r.split(",")[0]) for r in rows]
+    return datasets.Dataset.from_dict(
+        {"image": files, "text": [r.split(",")[1] for r in rows], "id": [r.split(",")[0] for r in rows]}
+    ).cast_column("image", datasets.Image())

@@ -7,18 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
-import datasets
 import pytest
 
 import helpers
-
-
-def _lines(synthetic: helpers.SyntheticSet, start: int, stop: int) -> datasets.Dataset:
-    rows = synthetic.labels.read_text(encoding="utf-8").splitlines()[1:][start:stop]
-    files = [str(synthetic.labels.parent / r.split(",")[0]) for r in rows]
-    return datasets.Dataset.from_dict(
-        {"image": files, "text": [r.split(",")[1] for r in rows], "id": [r.split(",")[0] for r in rows]}
-    ).cast_column("image", datasets.Image())
+from builders import synthetic_lines
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +22,7 @@ def tiny_run(tiny_qwen25: Path, synthetic: helpers.SyntheticSet, home: Path) -> 
                                      lr_scheduler="constant", max_image_height=32, max_image_width=256,
                                      logging_steps=4, seed=0, eval_lines=0)
     run_dir = helpers.new_run_dir("export-me", home / "adapters")
-    return helpers.train_adapter(loaded, _lines(synthetic, 0, 8), settings, run_dir).run_dir
+    return helpers.train_adapter(loaded, synthetic_lines(synthetic, 0, 8), settings, run_dir).run_dir
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -75,7 +67,7 @@ def test_merged_model_loads_without_peft_and_reads_exactly_like_the_adapter(
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration" and not hasattr(model, "peft_config")
     assert processor.chat_template and not [n for n, _ in model.named_parameters() if "lora" in n]
 
-    parity = helpers.merge_parity(tiny_run, out, _lines(synthetic, 40, 48))
+    parity = helpers.merge_parity(tiny_run, out, synthetic_lines(synthetic, 40, 48))
     assert parity.lines == 8 and parity.identical == 8 and parity.identical_share == 1.0, parity.differing
     assert parity.merged_cer == parity.adapter_cer
     assert "8/8 lines (100%)" in parity.describe()
@@ -135,12 +127,12 @@ def test_a_remote_code_run_exports_with_its_code(synthetic: helpers.SyntheticSet
                                      lr_scheduler="constant", max_image_height=32, max_image_width=256, seed=0,
                                      eval_lines=0)
     run_dir = helpers.new_run_dir("dots", home / "adapters")
-    run = helpers.train_adapter(loaded, _lines(synthetic, 0, 8), settings, run_dir,
+    run = helpers.train_adapter(loaded, synthetic_lines(synthetic, 0, 8), settings, run_dir,
                                 parameters={"trust_remote_code": True}).run_dir
     result = helpers.export_merged(run)
     assert {"configuration_dots_ocr.py", "modeling_dots_ocr.py"} <= set(result.files)
     assert "trust_remote_code=True" in result.describe()
     merged = transformers.AutoModelForImageTextToText.from_pretrained(str(result.out_dir), trust_remote_code=True)
     assert type(merged).__name__ == "DotsOcrForConditionalGeneration"
-    parity = helpers.merge_parity(run, result.out_dir, _lines(synthetic, 40, 44))
+    parity = helpers.merge_parity(run, result.out_dir, synthetic_lines(synthetic, 40, 44))
     assert parity.identical == parity.lines == 4

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import datasets
 import pytest
 
 import helpers
+from builders import synthetic_lines
 from inkwell.decode import max_new_tokens_for
 from inkwell.evaluate import score_lines, system_metrics
-
-
-def _lines(synthetic: helpers.SyntheticSet, start: int, stop: int) -> datasets.Dataset:
-    rows = synthetic.labels.read_text(encoding="utf-8").splitlines()[1:][start:stop]
-    files = [str(synthetic.labels.parent / r.split(",")[0]) for r in rows]
-    return datasets.Dataset.from_dict(
-        {"image": files, "text": [r.split(",")[1] for r in rows], "id": [r.split(",")[0] for r in rows]}
-    ).cast_column("image", datasets.Image())
 
 
 def _settings(**kw: object) -> helpers.TrainSettings:
@@ -29,7 +21,7 @@ def _settings(**kw: object) -> helpers.TrainSettings:
 def test_validation_history_and_the_best_adapter_is_the_saved_one(
     tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path
 ) -> None:
-    train, val = _lines(synthetic, 0, 8), _lines(synthetic, 40, 44)
+    train, val = synthetic_lines(synthetic, 0, 8), synthetic_lines(synthetic, 40, 44)
     loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), helpers.LoraSettings(seed=0))
     settings = _settings()
     result = helpers.train_adapter(loaded, train, settings, tmp_path / "run", validation=val)
@@ -52,7 +44,7 @@ def test_validation_history_and_the_best_adapter_is_the_saved_one(
 def test_early_stopping_ends_the_run_and_says_why(
     tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path
 ) -> None:
-    train, val = _lines(synthetic, 0, 8), _lines(synthetic, 40, 44)
+    train, val = synthetic_lines(synthetic, 0, 8), synthetic_lines(synthetic, 40, 44)
     loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), helpers.LoraSettings(seed=0))
     # a learning rate too small to change anything: the CER cannot improve after the first evaluation
     settings = _settings(max_steps=100, learning_rate=1e-12, eval_steps=5, early_stopping_patience=2)
@@ -65,8 +57,8 @@ def test_early_stopping_ends_the_run_and_says_why(
 
 def test_no_validation_keeps_the_last_weights(tiny_qwen25: Path, synthetic: helpers.SyntheticSet, tmp_path: Path) -> None:
     loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), helpers.LoraSettings(seed=0))
-    result = helpers.train_adapter(loaded, _lines(synthetic, 0, 8), _settings(max_steps=4, eval_lines=0),
-                                   tmp_path / "run", validation=_lines(synthetic, 40, 44))
+    result = helpers.train_adapter(loaded, synthetic_lines(synthetic, 0, 8), _settings(max_steps=4, eval_lines=0),
+                                   tmp_path / "run", validation=synthetic_lines(synthetic, 40, 44))
     m = result.info.metrics
     assert result.info.val_history == [] and m["best_step"] is None and m["saved_step"] == 4
 
@@ -119,7 +111,7 @@ def test_out_of_gpu_memory_names_the_knobs_in_order(
     loaded = helpers.add_lora(helpers.load_model(str(tiny_qwen25)), lora)
     settings = _settings(max_steps=2, eval_lines=0, batch_size=4, grad_accum=2, max_image_width=1024)
     with pytest.raises(OutOfGpuMemory) as caught:
-        helpers.train_adapter(loaded, _lines(synthetic, 0, 4), settings, tmp_path / "oom", lora=lora, callbacks=[Boom()])
+        helpers.train_adapter(loaded, synthetic_lines(synthetic, 0, 4), settings, tmp_path / "oom", lora=lora, callbacks=[Boom()])
     message = str(caught.value)
     order = [message.index(k) for k in ("max_image_width = 1024 -> 512", "batch_size = 4 -> 2 with grad_accum = 2 -> 4",
                                         "finetune_vision_layers = True -> False", "a smaller model")]
@@ -135,7 +127,7 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_qwen25: Path, synthetic: he
 
     from inkwell.runs import find_interrupted, interrupted_runs
 
-    train, val = _lines(synthetic, 0, 8), _lines(synthetic, 40, 42)
+    train, val = synthetic_lines(synthetic, 0, 8), synthetic_lines(synthetic, 40, 42)
     settings = _settings(max_steps=12, save_steps=5, eval_steps=4, eval_lines=2, learning_rate=1e-3)
 
     def fresh() -> object:
