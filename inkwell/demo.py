@@ -134,8 +134,8 @@ def read_pages(
             ``"auto"`` (decide per image by its shape, :func:`~inkwell.pages.looks_like_line`).
         batch_size: Lines decoded together.
         max_new_tokens: Longest answer per line, in tokens.
-        across_pages: Decode the lines of all pages in shared batches, lines of similar shape
-            together (False: page by page, only for comparing speeds). The texts do not depend on it.
+        across_pages: Decode the lines of all pages in shared batches (False: page by page,
+            only for comparing speeds). The texts do not depend on it.
         progress: Show progress bars.
 
     Returns:
@@ -183,12 +183,7 @@ def read_pages_with(
     started = time.perf_counter()
     if across_pages:
         every = [c for page_crops in crops for c in page_crops]
-        # similar widths decode together (less padding in a batch); the texts go back to their own places
-        order = sorted(range(len(every)), key=lambda i: every[i].width / max(1, every[i].height))
-        decoded = decode([every[i] for i in order], "reading") if every else []
-        flat: list[Prediction] = [Prediction("")] * len(every)
-        for i, prediction in zip(order, decoded):
-            flat[i] = prediction
+        flat = decode(every, "reading") if every else []
         per_page, at = [], 0
         for page_crops in crops:
             per_page.append(flat[at:at + len(page_crops)])

@@ -131,9 +131,12 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
 
 _BY_NAME = {rule.name: rule for rule in _RULES}
 
+#: Lines decoded together, in 03_evaluate and 04_demo alike.
+_DECODE_BATCH = _Rule("batch_size", _int(1, 4096), "an integer from 1 to 4096 (lines decoded together), e.g. 8")
+
 _EVALUATE_RULES = (
     *(_BY_NAME[name] for name in ("backend", "load_in_4bit")),
-    _Rule("batch_size", _int(1, 4096), "an integer from 1 to 4096 (lines decoded together), e.g. 8"),
+    _DECODE_BATCH,
     _Rule("max_lines", _int(0), "an integer >= 0 (0: all lines of the split)"),
     _Rule("n_bootstrap", _int(1, 1_000_000), "an integer from 1 to 1000000, e.g. 1000"),
     _Rule("show_samples", _int(0), "an integer >= 0 (0: none)"),
@@ -147,7 +150,7 @@ _DEMO_RULES = (
     _Rule("max_new_tokens", _int(1, 32768), "an integer from 1 to 32768, e.g. 128"),
     _Rule("mode", lambda v: v in READ_MODES, "one of " + ", ".join(repr(m) for m in READ_MODES)),
     _Rule("pdf_dpi", _int(50, 600), "an integer from 50 to 600, e.g. 200 (lower it for very large pages)"),
-    _Rule("batch_size", _int(1, 4096), "an integer from 1 to 4096, e.g. 8"),
+    _DECODE_BATCH,
     _Rule("output_dir", lambda v: isinstance(v, str), 'a folder path, or "" for adapters/<run>/readings/<time>/'),
     _Rule("adapter", lambda v: isinstance(v, str), 'a run name, "" (the run with the best validation CER) or "none"'),
     _Rule("model_name", lambda v: isinstance(v, str), 'a hub id, a model folder, or "" (the adapter\'s base)'),
