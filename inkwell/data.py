@@ -30,7 +30,7 @@ from inkwell.csvsafe import neutralise_row
 from inkwell.families import strictest_aspect_ratio
 from inkwell.formats import DataFormatError, RawRow, Rejection, read_rows
 from inkwell.formats.base import ReadLog
-from inkwell.images import MAX_IMAGE_PIXELS, exif_orientation, open_checked, png_bytes, to_rgb
+from inkwell.images import MAX_IMAGE_PIXELS, exif_orientation, too_large_detail, open_checked, png_bytes, to_rgb
 from inkwell.paths import atomic_folder, project_path, write_json
 from inkwell.progress import progress_bar
 from inkwell.splits import GROUP_BY_CHOICES, SPLITS, assign_splits, document_keys, group_pattern, split_groups
@@ -160,7 +160,7 @@ def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
     img, reason = open_checked(data, max_pixels)
     if img is None:
         return ImageCheck(reason, "empty file" if not data else (
-            f"over the limit of {max_pixels:,} pixels" if reason == "too_large" else ""))
+            too_large_detail(data, max_pixels) if reason == "too_large" else ""))
     try:
         orientation = exif_orientation(img)
         passthrough = (img.format in ("PNG", "JPEG") and img.mode == "RGB" and orientation == 1
