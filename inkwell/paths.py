@@ -273,24 +273,25 @@ def _restore_swapped(folder: Path, only: str | None = None) -> list[str]:
                 done.append(f"removed {path} (the copy of {target.name} that a finished replacement left)")
             else:
                 os.replace(path, target)
-                done.append(f"put {target} back (a replacement of it was interrupted before the new one was in "
-                            "place)")
+                done.append(f"put {target} back from {path.name} (a replacement of it was interrupted before the "
+                            "new one was in place)")
         finally:
             os.close(fd)
     return done
 
 
-def clean_interrupted(folder: Path, name: str | None = None) -> list[str]:
+def clean_interrupted(folder: Path, name: str | None = None, *, staging: bool = True) -> list[str]:
     """Undo what killed writes left in ``folder``: remove stale staging folders, put back interrupted swaps.
 
-    Called before each write of a result (and by readers of a replaced result, with its ``name``,
-    which only puts that one back). A :class:`CleanedUp` warning lists what was done.
+    Called before each write of a result, and by readers of replaced results (with ``name``, or
+    ``staging=False``: those only put interrupted replacements back). A :class:`CleanedUp` warning
+    lists what was done.
 
     Returns:
         One sentence per thing removed or put back (empty: nothing was left).
     """
     done = _restore_swapped(folder, only=name)
-    if name is None:
+    if name is None and staging:
         done += [f"removed {p} (the unfinished files of a write that was interrupted)"
                  for p in remove_stale_staging(folder / "_")]
     if done:
