@@ -179,7 +179,8 @@ class Training:
 
         assert tree_digest(self.root / "earlier") == self.earlier
         finished = helpers.find_runs("all", self.root)
-        assert [p.name for p in finished][:1] == ["earlier"] and {p.name for p in finished} <= {"earlier", "new", "new-2"}
+        names = [p.name for p in finished]
+        assert names[:1] == ["earlier"] and set(names) <= {"earlier", "new", "new-2"}
         for run in finished:
             helpers.load_adapter(self.loaded, run)  # refused if a file is damaged
             assert RunInfo.load(run).metrics["steps"] in (1, 3)

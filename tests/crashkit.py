@@ -49,7 +49,8 @@ class _Counter:
         path = os.fspath(path)
         if not os.path.isabs(path):
             try:
-                base = os.readlink(f"/proc/self/fd/{dir_fd}") if isinstance(dir_fd, int) and dir_fd >= 0 else os.getcwd()
+                fd_ok = isinstance(dir_fd, int) and dir_fd >= 0
+                base = os.readlink(f"/proc/self/fd/{dir_fd}") if fd_ok else os.getcwd()
             except OSError:
                 return False
             path = os.path.join(base, path)
@@ -146,7 +147,8 @@ def run(scenario: Any, work: Path, most: int) -> dict[str, Any]:
     if "ok" not in dry:
         return {"step": scenario.NAME, "failures": [f"the step fails without a kill: {dry}"]}
     n = int(dry["ok"])
-    failures, cleaned, points = [], 0, [int(k) for k in os.environ.get("CRASHKIT_POINTS", "").split(",") if k] or _points(n, most)
+    chosen = [int(k) for k in os.environ.get("CRASHKIT_POINTS", "").split(",") if k]  # to replay a failure
+    failures, cleaned, points = [], 0, chosen or _points(n, most)
     for k in points:
         shutil.rmtree(work)
         shutil.copytree(base, work, symlinks=True)

@@ -21,7 +21,9 @@ def _no_space(*args: object, **kwargs: object) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_full_disk_while_writing_a_data_set_keeps_the_earlier_one(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_while_writing_a_data_set_keeps_the_earlier_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = helpers.make_synthetic_lines(home / "raw" / "full-disk", 12, seed=4).labels
     helpers.prepare_dataset(source, dataset_name="full-disk", progress=False)
     folder = home / "data" / "processed"
