@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
-from inkwell.paths import project_path
+from inkwell.paths import DamagedFileError, check_manifest, project_path
 from inkwell.progress import bar_class
 from inkwell.quiet import quiet_known_warnings
 
@@ -509,6 +509,11 @@ def _check_adapter_files(path: Path) -> None:
             f"again with 02_finetune, or delete the folder {path} so it is no longer offered."
         )
 
+    try:  # sizes and SHA-256 recorded when the run was saved: catches truncated and edited files
+        check_manifest(path, f"The run {path.name}", f"Train the run again with 02_finetune, or delete the folder "
+                       f"{path} so it is no longer offered.")
+    except DamagedFileError as exc:
+        raise DamagedRunError(str(exc)) from None
     config = path / "adapter_config.json"
     try:
         parsed = json.loads(config.read_text(encoding="utf-8"))

@@ -15,6 +15,8 @@ import json
 import os
 import platform
 import re
+import shutil
+import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from dataclasses import dataclass, field
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from inkwell.model import model_identity
-from inkwell.paths import PARTIAL_SUFFIX, project_path, unique_path, write_json
+from inkwell.paths import (PARTIAL_SUFFIX, CleanedUp, DamagedFileError, check_manifest, project_path,
+                           unique_path, write_json)
 from inkwell.prompt import ImageLimits
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "library_versions",
     "new_run_dir",
     "now_iso",
+    "publish_saved_runs",
     "RunChoice",
     "image_limits_of",
     "trusts_remote_code",
@@ -181,12 +185,19 @@ class RunInfo:
 
         Raises:
             FileNotFoundError: The folder holds no ``run.json``.
+            DamagedFileError: ``run.json`` is not a whole record (truncated or edited by hand).
         """
         path = project_path(run_dir) / RUN_FILE
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} does not exist: {Path(run_dir).name} is not a finished run of 02_finetune.")
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DamagedFileError(
+                f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}): it was truncated or edited. "
+                f"The run {path.parent.name} is damaged; train it again with 02_finetune, or delete its folder "
+                "so it is no longer offered.") from None
 
 
 def new_run_dir(run_name: str, adapters_root: str | os.PathLike[str] = "adapters") -> Path:
@@ -224,8 +235,19 @@ class InterruptedRun:
 
     @property
     def checkpoint(self) -> Path | None:
-        """The newest checkpoint folder, or None."""
+        """The newest complete checkpoint folder, or None."""
         return self.path / "checkpoints" / f"checkpoint-{self.last_step}" if self.last_step else None
+
+    def remove_damaged(self) -> list[Path]:
+        """Remove the checkpoints newer than :attr:`checkpoint` (a crash cut them short); a warning names them."""
+        removed = [c for c, step in _checkpoints(self.path) if step > self.last_step]
+        for folder in removed:
+            shutil.rmtree(folder, ignore_errors=True)
+        if removed:
+            warnings.warn(f"Cleaned up after an interrupted earlier write: removed {', '.join(map(str, removed))} "
+                          f"(checkpoints cut short by the crash); resuming from step {self.last_step}.", CleanedUp,
+                          stacklevel=2)
+        return removed
 
     def describe(self) -> str:
         """One line: the run, where it stopped and how to go on."""
@@ -239,11 +261,60 @@ def interrupted_runs(adapters_root: str | os.PathLike[str] = "adapters") -> list
     root = project_path(adapters_root)
     found = []
     for path in sorted(root.glob(f"*{PARTIAL_SUFFIX}"), key=lambda p: p.stat().st_mtime):
-        if path.is_dir():
-            steps = [int(m.group(1)) for c in (path / "checkpoints").glob("checkpoint-*")
-                     if (m := re.fullmatch(r"checkpoint-(\d+)", c.name)) and (c / "trainer_state.json").exists()]
+        if path.is_dir() and not path.name.startswith("."):
+            steps = [step for c, step in _checkpoints(path) if _complete_checkpoint(c, step)]
             found.append(InterruptedRun(path.name[: -len(PARTIAL_SUFFIX)], path, max(steps, default=0)))
     return found
+
+
+#: What a checkpoint the trainer finished writing holds; ``trainer_state.json`` is written last.
+_CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt")
+
+
+def _checkpoints(run: Path) -> list[tuple[Path, int]]:
+    """The ``checkpoint-<step>`` folders of a run in progress, with their steps."""
+    return [(c, int(m.group(1))) for c in (run / "checkpoints").glob("checkpoint-*")
+            if (m := re.fullmatch(r"checkpoint-(\d+)", c.name)) and c.is_dir()]
+
+
+def _complete_checkpoint(folder: Path, step: int) -> bool:
+    """Whether the trainer finished writing a checkpoint: its files there, its state whole and at ``step``."""
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(state, dict) and state.get("global_step") == step
+            and all((folder / f).is_file() and (folder / f).stat().st_size > 0 for f in _CHECKPOINT_FILES))
+
+
+def publish_saved_runs(adapters_root: str | os.PathLike[str] = "adapters") -> list[Path]:
+    """Move into place the runs that were saved whole but not yet moved when their process died.
+
+    Such a ``<name>.partial`` holds its adapter (matching its manifest) and ``run.json``, and no
+    checkpoint is left to resume from. A warning names each run moved.
+
+    Returns:
+        The finished run folders now in place.
+    """
+    moved = []
+    for run in interrupted_runs(adapters_root):
+        final = run.path.with_name(run.name)
+        if run.last_step or final.exists() or not (run.path / RUN_FILE).is_file():
+            continue
+        try:
+            RunInfo.load(run.path)
+            check_manifest(run.path, f"The run {run.name}", "")
+        except (DamagedFileError, FileNotFoundError):
+            continue
+        if not (run.path / "manifest.json").is_file():
+            continue
+        os.replace(run.path, final)
+        moved.append(final)
+    if moved:
+        warnings.warn("Cleaned up after an interrupted earlier write: moved the finished run(s) "
+                      f"{', '.join(p.name for p in moved)} into place (saved whole, not yet moved when the process "
+                      "stopped).", CleanedUp, stacklevel=2)
+    return moved
 
 
 def describe_interrupted(adapters_root: str | os.PathLike[str] = "adapters") -> str:
@@ -281,8 +352,9 @@ def find_runs(adapters: str | Sequence[str], adapters_root: str | os.PathLike[st
         FileNotFoundError: A named run does not exist (the message lists those that do).
     """
     root = project_path(adapters_root)
-    existing = sorted(
-        (p for p in root.glob("*") if (p / "adapter_config.json").exists() and (p / RUN_FILE).exists()),
+    existing = sorted(  # not hidden, not .partial: a run being written or interrupted is never finished
+        (p for p in root.glob("*") if not p.name.startswith(".") and not p.name.endswith(PARTIAL_SUFFIX)
+         and (p / "adapter_config.json").exists() and (p / RUN_FILE).exists()),
         key=lambda p: (p / RUN_FILE).stat().st_mtime,
     )
     if adapters == "all":

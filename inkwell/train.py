@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from contextlib import nullcontext
+from types import SimpleNamespace
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,12 @@ from inkwell.distributed import (barrier, broadcast_from_main, is_main_process, 
                                  sum_over_processes)
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.monitor import ValidationMonitor, validation_callback
-from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
+from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder, write_manifest
 from inkwell.progress import progress_bar
 from inkwell.prompt import ImageLimits, LineCollator
 from inkwell.quiet import quiet_known_warnings
-from inkwell.runs import DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso
+from inkwell.runs import (DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso,
+                          publish_saved_runs)
 
 __all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
            "train_adapter"]
@@ -149,6 +151,10 @@ def _progress_callback(on_progress: Callable[..., None], monitor: ValidationMoni
     return _Progress()
 
 
+class _NothingLeft(Exception):
+    """The checkpoint resumed from is at the run's last step: its weights are the result, nothing is left to train."""
+
+
 def _checked_resume(checkpoint: Path) -> Any:
     """A callback that, as training resumes, puts the checkpoint's adapter weights in place and checks each one.
 
@@ -160,6 +166,8 @@ def _checked_resume(checkpoint: Path) -> Any:
     class _Resume(TrainerCallback):
         def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
             place_adapter_weights(model, checkpoint, model.active_adapter)
+            if 0 < state.max_steps <= state.global_step:
+                raise _NothingLeft
             return control
 
     return _Resume()
@@ -322,7 +330,9 @@ def train_adapter(
         if resume.checkpoint is None:
             raise ValueError(f"resume: {resume.describe()}; it has no checkpoint to continue from.")
         final, staging = resume.path.with_name(resume.name), resume.path
+        resume.remove_damaged()  # checkpoints newer than the one resumed from were cut short by the crash
     elif main:
+        publish_saved_runs(Path(run_dir).parent)  # a run killed while being moved into place finishes first
         final = reserve_folder(Path(run_dir))  # a name taken meanwhile (another run, same moment) gets -2, -3, ...
         staging = final.with_name(final.name + PARTIAL_SUFFIX)
     else:
@@ -396,6 +406,9 @@ def train_adapter(
             torch.cuda.reset_peak_memory_stats()
         try:
             output = trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+        except _NothingLeft:  # resumed from the last step's checkpoint: the trainer would run one step too many
+            losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+            output = SimpleNamespace(training_loss=sum(losses) / len(losses) if losses else float("nan"))
         except torch.cuda.OutOfMemoryError as exc:
             peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
             raise OutOfGpuMemory(out_of_memory_advice(peak, settings, lora, loaded.model_name)) from exc
@@ -406,7 +419,7 @@ def train_adapter(
             monitor.restore_best()  # the saved adapter is the one with the lowest validation CER
         if main:
             loaded.model.save_pretrained(str(partial))
-            shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+            write_manifest(partial, ["adapter_config.json", "adapter_model.safetensors"])  # refused if damaged later
         history = [dict(e) for e in trainer.state.log_history]
         info = RunInfo(
             run_name=final.name,
@@ -445,4 +458,5 @@ def train_adapter(
         )
         if main:
             info.save(partial)
+            shutil.rmtree(partial / "checkpoints", ignore_errors=True)  # after run.json: until then it can resume
     return TrainResult(final, info, seconds)
