@@ -37,6 +37,7 @@ from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted,
 from inkwell.sources import SourcePage, scan_inputs
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
+from inkwell.view import model_view, model_views, token_report
 from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector, make_upload_reader
@@ -61,6 +62,8 @@ __all__ = [
     "rejected_summary_html",
     "rejected_thumbnails_html",
     "sample_grid",
+    "model_view",
+    "model_views",
     # synthetic lines and tiny models (tests, scripts, the quickstart)
     "DEMO_PHRASES",
     "SyntheticSet",
@@ -85,6 +88,7 @@ __all__ = [
     "preflight",
     "quick_validation",
     "take_lines",
+    "token_report",
     "train_adapter",
     # scripts/train.py: 02_finetune headless, in one process or several
     "describe_parameters",
