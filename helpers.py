@@ -30,8 +30,9 @@ from inkwell.preflight import preflight
 from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length,
                            plot_char_frequencies, sample_grid)
 from inkwell.prompt import ImageLimits
-from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, rejected_summary_html,
-                            rejected_thumbnails_html, render_page_readings_html, render_samples_html)
+from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, model_view_html,
+                            rejected_summary_html, rejected_thumbnails_html, render_page_readings_html,
+                            render_samples_html)
 from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
                           pick_run)
 from inkwell.sources import SourcePage, scan_inputs
@@ -64,6 +65,7 @@ __all__ = [
     "sample_grid",
     "model_view",
     "model_views",
+    "model_view_html",
     # synthetic lines and tiny models (tests, scripts, the quickstart)
     "DEMO_PHRASES",
     "SyntheticSet",

@@ -73,6 +73,7 @@ class ModelView:
 
     Attributes:
         image: The line exactly as it enters the processor (fitted by :func:`~inkwell.prompt.prepare_image`).
+        stored: The line as stored.
         stored_size: (width, height) of the line as stored.
         size: (width, height) of ``image``.
         scale: The factor the fitting applied (at most 1: lines are never enlarged).
@@ -87,6 +88,7 @@ class ModelView:
     """
 
     image: Image.Image = field(repr=False)
+    stored: Image.Image = field(repr=False)
     stored_size: tuple[int, int]
     size: tuple[int, int]
     scale: float
@@ -139,14 +141,12 @@ class Viewer:
                  max_image_height: int = ImageLimits.max_height, *, trust_remote_code: bool = False):
         self.model_name = model_name
         self.processor: Any = None
-        self.why_estimate = ""
         try:
             self.processor, self.family = load_processor(model_name, trust_remote_code)
-        except (FileNotFoundError, OSError) as exc:
+        except (FileNotFoundError, OSError):
             if model_source(model_name) != model_name:  # a local folder that is broken: say so, never guess
                 raise
             self.family = _family_by_name(model_name)
-            self.why_estimate = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
         m = self.family.patch_multiple
         for name, value in (("max_image_width", max_image_width), ("max_image_height", max_image_height)):
             if not isinstance(value, int) or value < m:
@@ -166,7 +166,7 @@ class Viewer:
         if self.exact:
             return f"the processor of {self.model_name} ({self.family.name})"
         return (f"the {self.family.name} family table (an estimate: the processor of {self.model_name!r} could "
-                f"not be read here, {self.why_estimate})")
+                "not be read here)")
 
     def _image_token_ids(self) -> set[int]:
         """Token ids that stand for the image in the sequence (image tokens and, where used, row breaks and end)."""
@@ -193,7 +193,7 @@ class Viewer:
             seen = VisionView(*fitted.size)
             tokens = self.family.grid_tokens(*fitted.size)
         writing = ink_height(image) * seen.height / stored[1]
-        return ModelView(fitted, stored, fitted.size, scale, (seen.width, seen.height), seen.views, tokens,
+        return ModelView(fitted, image, stored, fitted.size, scale, (seen.width, seen.height), seen.views, tokens,
                          writing, self.family.patch_size, self.family.name, self.exact)
 
     def sequence_tokens(self, image: Image.Image, text: str) -> int | None:

@@ -131,3 +131,9 @@ def test_token_report_counts_lines_and_batches(tiny_qwen25: Path) -> None:
     assert max(report.line_tokens) == longest
     assert f"a batch of batch_size = 4 lines up to {4 * longest} tokens" in report.text()
     assert f"(grad_accum = 2) up to {8 * longest}" in report.text()
+
+
+def test_01_data_looks_with_02_finetunes_defaults() -> None:
+    data, finetune = helpers.notebook_parameters("01_data"), helpers.notebook_parameters("02_finetune")
+    for name in ("model_name", "max_image_width", "max_image_height"):
+        assert data[name] == finetune[name], f"01_data's {name} differs from 02_finetune's"
