@@ -23,7 +23,7 @@ LAYERS = {
     "splits": 1, "bulk": 1, "export": 1,
     "pages": 1,
     "view": 1,
-    "render": 2, "plots": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2,
+    "render": 2, "plots": 2, "curve": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2,
 }
 #: Libraries that may be imported inside a function: heavy ones, and unsloth, which fails without a GPU.
 #: rapidocr and onnxruntime: the classic-OCR baseline's optional engine (inkwell.baselines).
