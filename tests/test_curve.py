@@ -81,3 +81,16 @@ def test_script_draws_a_curve_of_ordinary_runs(tiny_qwen25: Path, synthetic: hel
     assert "curve-100pct" in out and any(v in out for v in ("Still falling", "Flat between", "Higher at"))
     with pytest.raises(ValueError, match=r"--shares = \[1.0\]: give two or more"):
         script.main([*args, "--shares", "1.0"])
+
+    # 03_evaluate's section: points trained like the focus run, from its run.json
+    focus = home / "adapters" / "curve-100pct"
+    curve = helpers.curve_for_notebook([0.5, 1.0], "curve-100pct", [focus], "test", max_lines=4, n_resamples=50)
+    assert [p.run for p in curve.points] == ["curve-100pct-curve-50pct", "curve-100pct-curve-100pct"]
+    assert [p.steps for p in curve.points] == [2, 4] and curve.eval_lines == 4
+    assert helpers.plot_learning_curve(curve) is not None
+
+
+def test_notebook_section_says_why_there_is_no_curve(tmp_path: Path) -> None:
+    assert helpers.curve_for_notebook([], "", [], "test").text().startswith("No learning curve: set learning_curve = [")
+    assert "none was evaluated" in helpers.curve_for_notebook([0.5, 1.0], "", [], "test").text()
+    assert helpers.plot_learning_curve(helpers.curve_for_notebook([], "", [], "test")) is None
