@@ -35,6 +35,7 @@ __all__ = [
     "library_bars",
     "load_adapter",
     "load_model",
+    "load_processor",
     "model_family",
     "model_identity",
     "model_source",
@@ -224,9 +225,36 @@ def _load_weights(source: str, config: dict[str, Any], family: FamilySettings, c
         with library_bars():
             model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
         processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    return model, _family_processor(processor, source, family), device, use_4bit, reason
+
+
+def _family_processor(processor: Any, source: str, family: FamilySettings) -> Any:
+    """The processor class the family's table entry names, whatever the checkpoint's files name."""
+    import transformers  # heavy: loaded on use
+
     if family.processor_class and type(processor).__name__ != family.processor_class:
-        processor = getattr(transformers, family.processor_class).from_pretrained(source)
-    return model, processor, device, use_4bit, reason
+        return getattr(transformers, family.processor_class).from_pretrained(source)
+    return processor
+
+
+def load_processor(model_name: str, trust_remote_code: bool = False) -> tuple[Any, FamilySettings]:
+    """The processor (tokenizer + image processor) of a hub id or folder, and its family; no weights are read.
+
+    The same processor :func:`load_model` gives.
+
+    Raises:
+        FileNotFoundError: The config or processor cannot be read (the message says why and what to do).
+        PermissionError: The model needs its own code and ``trust_remote_code`` is off.
+        ValueError: The model type is not supported.
+    """
+    import transformers  # heavy: loaded on use
+
+    quiet_known_warnings()
+    source = model_source(model_name)
+    family = _checked_family(_config_dict(source, model_name), model_name, trust_remote_code)
+    with _unreachable(model_name, source):
+        processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        return _family_processor(processor, source, family), family
 
 
 @contextlib.contextmanager

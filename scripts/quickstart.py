@@ -65,13 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = helpers.project_path("notebooks/executed") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = helpers.new_run_dir("quickstart")
+    limits = dict(max_image_height=32, max_image_width=512)  # what the tiny model sees, shown by 01_data too
     run_notebook("01_data", out_dir, dict(
         source=helpers.DEMO_SOURCE, dataset_name=DATASET, synthetic_lines=args.lines, overwrite=True, seed=0,
+        model_name=str(model_dir), **limits,
     ))
     run_notebook("02_finetune", out_dir, dict(
         model_name=str(model_dir), dataset_name=DATASET, run_name=run_dir.name, max_steps=args.steps,
         batch_size=8, grad_accum=1, learning_rate=3e-3, warmup_steps=0, lr_scheduler="constant",
-        finetune_vision_layers=True, max_image_height=32, max_image_width=512, eval_lines=16, seed=0,
+        finetune_vision_layers=True, eval_lines=16, seed=0, **limits,
     ))
     run_notebook("03_evaluate", out_dir, dict(
         dataset_name=DATASET, split="test", adapters=[run_dir.name], include_base=True, baselines=["ppocr"],

@@ -22,7 +22,8 @@ LAYERS = {
     "evaluate": 1, "align": 1, "runs": 1, "preflight": 1, "validate": 1, "baselines": 1, "sources": 1, "readings": 1,
     "splits": 1, "bulk": 1, "export": 1,
     "pages": 1, "linescore": 1,
-    "render": 2, "plots": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2,
+    "view": 1,
+    "render": 2, "plots": 2, "curve": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2,
 }
 #: Libraries that may be imported inside a function: heavy ones, and unsloth, which fails without a GPU.
 #: rapidocr and onnxruntime: the classic-OCR baseline's optional engine (inkwell.baselines).
