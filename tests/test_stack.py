@@ -107,3 +107,13 @@ def test_gpu_kit_takes_the_locked_versions_for_python_3_12() -> None:
 def test_gpu_kit_refuses_a_package_the_lock_lacks() -> None:
     proc = _kit("--extra", "no-such-package")
     assert proc.returncode != 0 and "no-such-package" in proc.stderr and "make lock" in proc.stderr
+
+
+def test_readme_names_the_locked_ml_stack() -> None:
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    listed = re.search(r"The ML stack as locked: (.+?)\.\s", " ".join(text.split()))
+    assert listed, "README.md: the sentence 'The ML stack as locked: ...' is gone"
+    named = dict(item.strip().rsplit(" ", 1) for item in listed[1].split(","))
+    locked = pins_for(read_lock(), environment())
+    assert {name.replace("_", "-"): version for name, version in named.items()} == {
+        name: locked[name].version for name in ML_STACK}
