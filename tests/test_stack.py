@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from inkwell.paths import PROJECT_ROOT
 from inkwell.stack import LOCK_FILE, PYPROJECT_FILE, PYTHONS, drift, environment, pins_for, read_lock
@@ -117,3 +119,12 @@ def test_readme_names_the_locked_ml_stack() -> None:
     locked = pins_for(read_lock(), environment())
     assert {name.replace("_", "-"): version for name, version in named.items()} == {
         name: locked[name].version for name in ML_STACK}
+
+
+def test_the_lock_covers_every_python_pyproject_admits() -> None:
+    """`make lock` resolves from pyproject's lowest Python up, and the checks above run for each admitted one."""
+    requires = SpecifierSet(tomllib.loads(PYPROJECT_FILE.read_text(encoding="utf-8"))["project"]["requires-python"])
+    admitted = [f"3.{minor}" for minor in range(8, 20) if requires.contains(f"3.{minor}.0")]
+    assert [".".join(p.split(".")[:2]) for p in PYTHONS] == admitted
+    makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"--python-version {admitted[0]} " in makefile
