@@ -105,7 +105,7 @@ STEPS = (
     Step("environment", 60, 10, "the GPU, torch and the kit's packages", _environment),
     Step("bench-3B", 240, 120, "bench_gpu.py at 3B: Unsloth, transformers + PEFT, bare Unsloth; decoding at 1/8/32",
          _bench("3B")),
-    Step("families", 120, 45, "each native family's tiny model through the Unsloth branch", _families),
+    Step("families", 150, 45, "each native family's tiny model through the Unsloth branch", _families),
     Step("notebooks", 150, 90, "the quickstart's four notebooks, backend auto", _notebooks),
     Step("bench-7B", 0, 150, "bench_gpu.py at 7B with what time is left", _bench("7B")),
 )
@@ -171,7 +171,8 @@ def families_worker(out: Path, smoke: bool, steps: int = 5) -> int:
     models = Path(tempfile.gettempdir()) / "inkwell-gpu-check-models"
     for key in helpers.native_families():
         if not cuda and not (smoke and key == SMOKE_FAMILY):
-            why = "--smoke trains one family on the CPU" if smoke else "needs a CUDA GPU (the Unsloth branch)"
+            why = "needs a CUDA GPU (the Unsloth branch)" + (f"; --smoke trains {SMOKE_FAMILY} alone, through "
+                                                              "transformers on the CPU" if smoke else "")
             rows.append({"family": key, "status": "skipped", "reason": why})
             continue
         t0 = time.perf_counter()
@@ -260,6 +261,11 @@ def _run(command: list[str], seconds: float, log: Path) -> tuple[str, int | None
     return ("ok" if code == 0 else "skipped" if code == 3 else f"failed (exit {code})"), code, output
 
 
+def _is_bar(line: str) -> bool:
+    """A progress bar's line (kept in log.txt, left out of the report)."""
+    return "|" in line and any(unit in line for unit in ("it/s]", "s/it]", "step/s", "?it/s", "?step/s"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -303,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time()
                 status, _, output = _run(command, allowed, log)
                 seconds = time.time() - t0
-                tail = "\n".join(output.rstrip().splitlines()[-40:])
+                tail = "\n".join([line for line in output.rstrip().splitlines() if not _is_bar(line)][-40:])
                 if status == "ok":
                     finished.append(step.name)
         blocks.append(f"\n## {step.name}: {status} ({seconds:.0f} s) - {step.what}" + (f"\n{tail}" if tail else ""))
