@@ -271,8 +271,9 @@ def _check_processor(processor: Any, family: FamilySettings, model_name: str) ->
                    "which transformers implements with its own processor.")
     raise ValueError(
         f"model_name = {model_name!r} ({family.name}) cannot be trained or read by Inkwell: its checkpoint has no "
-        f"image processor (loading it gave a bare {type(processor).__name__}); the model prepares images in its "
-        f"own code, which Inkwell's training and reading do not call.{instead}"
+        f"image processor (loading its processor gave a bare {type(processor).__name__}), so no line image can be "
+        f"prepared for it; such a model prepares images in its own code, which Inkwell's training and reading do "
+        f"not call.{instead}"
     )
 
 
