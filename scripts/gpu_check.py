@@ -10,8 +10,8 @@ The steps, most valuable first (a step starts only when its minimum fits in what
 stopped at its own budget):
 
   environment  the GPU, torch, and whether unsloth, trl, datasets, bitsandbytes, jiwer and papermill import
-  bench-3B     scripts/bench_gpu.py at the 3B size: Inkwell's Unsloth path, its transformers + PEFT + bitsandbytes
-               path and the bare Unsloth loop, decoding at batch 1, 8 and 32
+  bench-3B     scripts/bench_gpu.py at the 3B size (15 steps, 4 of them warm-up): Inkwell's Unsloth path, its
+               transformers + PEFT + bitsandbytes path and the bare Unsloth loop, decoding at batch 1, 8 and 32
   families     each native family's tiny model trained a few steps through the Unsloth branch: loss and a decode
   notebooks    the quickstart's four notebooks with backend "auto" (Unsloth on the GPU)
   bench-7B     scripts/bench_gpu.py at the 7B size, with what time is left
@@ -80,8 +80,10 @@ def _bench(size: str) -> Callable[[argparse.Namespace, int], list[str] | str]:
                 return "--smoke runs the tiny size once (as bench-3B)"
             # the paths that need CUDA report themselves skipped; the transformers path's CPU smoke is tests/test_bench_gpu.py
             return _py("scripts/bench_gpu.py", "--smoke", "--paths", "unsloth,bare-unsloth", "--json", json_file)
-        per_path = max(60, (budget - 30) // 3)  # three paths in turn, each in its own process
-        return _py("scripts/bench_gpu.py", "--sizes", size, "--json", json_file, "--timeout", str(per_path))
+        # three paths in turn, each in its own process and stopped at its share, so the table survives a hang
+        per_path = max(60, (budget - 20) // 3)
+        return _py("scripts/bench_gpu.py", "--sizes", size, "--steps", "15", "--warmup", "4", "--json", json_file,
+                   "--timeout", str(per_path))
 
     return command
 
@@ -103,9 +105,9 @@ def _notebooks(args: argparse.Namespace, budget: int) -> list[str] | str:
 
 STEPS = (
     Step("environment", 60, 10, "the GPU, torch and the kit's packages", _environment),
-    Step("bench-3B", 240, 120, "bench_gpu.py at 3B: Unsloth, transformers + PEFT, bare Unsloth; decoding at 1/8/32",
+    Step("bench-3B", 300, 150, "bench_gpu.py at 3B: Unsloth, transformers + PEFT, bare Unsloth; decoding at 1/8/32",
          _bench("3B")),
-    Step("families", 150, 45, "each native family's tiny model through the Unsloth branch", _families),
+    Step("families", 120, 45, "each native family's tiny model through the Unsloth branch", _families),
     Step("notebooks", 150, 90, "the quickstart's four notebooks, backend auto", _notebooks),
     Step("bench-7B", 0, 150, "bench_gpu.py at 7B with what time is left", _bench("7B")),
 )

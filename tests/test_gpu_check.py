@@ -71,7 +71,7 @@ def test_a_step_past_its_budget_is_stopped_and_not_counted_finished(tmp_path: Pa
     done = check(tmp_path, "--smoke", "--only", "bench-3B,families", "--budget", "60", "--budgets", "families=2")
     assert done.returncode == 1
     report = (tmp_path / "report.txt").read_text()
-    assert "## bench-3B: not started: " in report and "it needs 120 s" in report
+    assert "## bench-3B: not started: " in report and "it needs 150 s" in report
     assert "## families: stopped at its budget (2 s)" in report
     assert "## environment: not asked for (--only)" in report
     assert (tmp_path / "finished.txt").read_text() == ""
