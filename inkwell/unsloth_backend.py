@@ -95,6 +95,9 @@ def load_with_unsloth(source: str, model_name: str, kwargs: dict[str, Any], *,
     Returns:
         The model, its processor, the hub id really read ("" when it is ``source``) and a note
         for the backend's reason ("" when nothing was swapped).
+
+    Raises:
+        OSError: The checkpoint cannot be read; when Unsloth swapped the id, the message names its copy.
     """
     from unsloth import FastVisionModel  # needs a GPU
 
@@ -108,13 +111,20 @@ def load_with_unsloth(source: str, model_name: str, kwargs: dict[str, Any], *,
 
     note = ""
     try:
-        model, processor = FastVisionModel.from_pretrained(source, on_model_resolved=on_resolved, **kwargs)
-    except _SwapNotCached as swap:
-        note = (f" Unsloth would read its own copy {swap} in place of {model_name}; offline, that copy is not in "
-                f"the cache and {model_name} is, so {model_name} was loaded as named.")
-        resolved.clear()
-        model, processor = FastVisionModel.from_pretrained(source, on_model_resolved=resolved.append,
-                                                           use_exact_model_name=True, **kwargs)
+        try:
+            model, processor = FastVisionModel.from_pretrained(source, on_model_resolved=on_resolved, **kwargs)
+        except _SwapNotCached as swap:
+            note = (f" Unsloth would read its own copy {swap} in place of {model_name}; offline, that copy is not in "
+                    f"the cache and {model_name} is, so {model_name} was loaded as named.")
+            resolved.clear()
+            model, processor = FastVisionModel.from_pretrained(source, on_model_resolved=resolved.append,
+                                                               use_exact_model_name=True, **kwargs)
+    except OSError as exc:
+        if resolved and resolved[-1] != source:  # the error is about Unsloth's copy, not the id the user gave
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise OSError(f"Unsloth reads its own copy {resolved[-1]} in place of {model_name}, and that copy could "
+                          f"not be read: {first}") from exc
+        raise
     loaded_name = resolved[-1] if resolved and resolved[-1] != source else ""
     if loaded_name:
         note += (f" Unsloth loaded {loaded_name} in place of {model_name} (its own copy of that model); run.json "

@@ -308,6 +308,11 @@ def test_offline_a_swap_to_an_uncached_copy_loads_the_id_as_named(
     _, _, loaded_name, note = unsloth_backend.load_with_unsloth(
         "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct", {"load_in_4bit": True}, offline=False)
     assert loaded_name == "unsloth/Qwen2.5-VL-7B-Instruct-unsloth-bnb-4bit" and len(fast.calls) == 1
+    fast.folder = str(tiny_qwen25 / "missing")  # neither is readable: the error names the copy Unsloth tried
+    with pytest.raises(OSError, match="Unsloth reads its own copy unsloth/Qwen2.5-VL-7B-Instruct-unsloth-bnb-4bit "
+                                      "in place of Qwen/Qwen2.5-VL-7B-Instruct"):
+        unsloth_backend.load_with_unsloth("Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct",
+                                          {"load_in_4bit": True}, offline=False)
 
 
 def _bench() -> types.ModuleType:
