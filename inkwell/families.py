@@ -155,7 +155,8 @@ class UnslothRecipe:
     """What Unsloth needs to load a family, and how Inkwell's choice relates to Unsloth's own notebook.
 
     Attributes:
-        load_in_4bit: Whether 4-bit (QLoRA) loading is used; False: 16-bit LoRA, said out loud.
+        load_in_4bit: Whether 4-bit (QLoRA) loading is used, on the Unsloth and the transformers backend
+            alike; False: 16-bit LoRA on both, said out loud.
         kwargs: Extra ``FastVisionModel.from_pretrained`` arguments, as (name, value) pairs.
         note: Unsloth's own recipe for the family and what Inkwell does instead, in words.
     """

@@ -104,6 +104,11 @@ class RunInfo:
         backend_reason: Why that backend ran.
         quantized_4bit: Whether the base weights were loaded in 4-bit (what the user asked for is
             ``parameters["load_in_4bit"]``).
+        loaded_model: The hub id really read when it differs from ``base_model`` (Unsloth swaps some
+            ids for its own 4-bit copies); "" when it is ``base_model`` itself.
+        quantization: The layout read from the trained model's layers: ``method``, the parts with 4-bit
+            layers (``four_bit``) and left unquantized (``sixteen_bit``), each with its layer count, and
+            ``lora_dtype`` (see :class:`~inkwell.quantization.QuantizationLayout`).
         device: ``"cuda"`` or ``"cpu"``.
         threads: CPU threads torch used (CPU results depend on it).
         prompt: The instruction the model was trained with.
@@ -128,6 +133,8 @@ class RunInfo:
     backend: str
     backend_reason: str = ""
     quantized_4bit: bool
+    loaded_model: str = ""
+    quantization: dict[str, Any] = field(default_factory=dict)
     device: str
     threads: int = 0
     prompt: str = ""
@@ -142,6 +149,11 @@ class RunInfo:
     validation: dict[str, Any] | None = None
     val_history: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_names(self) -> tuple[str, ...]:
+        """The names the trained base goes by: the one asked for, and the one really read when they differ."""
+        return (self.base_model, self.loaded_model) if self.loaded_model else (self.base_model,)
 
     @property
     def image_limits(self) -> ImageLimits:
@@ -425,23 +437,26 @@ def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
 
     Names are compared as :func:`~inkwell.model.model_identity` does: a folder recorded once
     absolute and once relative to the project is the same base; hub ids compare as written.
+    A run whose hub id Unsloth swapped for its own copy belongs to either name, and with no
+    ``model_name`` the copy really trained on is the one loaded.
 
     Args:
         runs: Run folders (each with a ``run.json``).
         model_name: The base model asked for; empty: the one the runs record.
 
     Returns:
-        ``model_name`` when given, else the base the runs record.
+        ``model_name`` when given, else the base the runs were really trained on.
 
     Raises:
         ValueError: No base model is known; ``model_name`` is not the base a run was trained
             on; or the runs come from different bases (each run is named with its base).
     """
-    recorded = {Path(r).name: RunInfo.load(r).base_model for r in runs}
+    infos = {Path(r).name: RunInfo.load(r) for r in runs}
+    recorded = {run: info.base_model for run, info in infos.items()}
     if model_name:
         wanted = model_identity(model_name)
         for run, base in recorded.items():
-            if model_identity(base) != wanted:
+            if wanted not in {model_identity(name) for name in infos[run].base_names}:
                 raise ValueError(
                     f"model_name = {model_name!r}, but the adapter of run {run!r} was trained on base model "
                     f"{base!r}: an adapter only works on the base it was trained on. Leave model_name empty "
@@ -450,11 +465,12 @@ def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
         return model_name
     if not recorded:
         raise ValueError("No adapters found and no model_name given: set model_name or run 02_finetune first.")
-    if len({model_identity(b) for b in recorded.values()}) > 1:
-        listed = "; ".join(f"{run}: {base!r}" for run, base in recorded.items())
+    read = {run: info.base_names[-1] for run, info in infos.items()}  # the weights really trained on
+    if len({model_identity(name) for name in read.values()}) > 1:
+        listed = "; ".join(f"{run}: {base!r}" for run, base in read.items())
         raise ValueError(f"The adapters come from different base models ({listed}). Evaluate the runs of one "
                          "base at a time: set adapters to those runs' names.")
-    return next(iter(recorded.values()))
+    return next(iter(read.values()))
 
 
 def image_limits_of(run: Path | None) -> ImageLimits:

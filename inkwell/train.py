@@ -15,9 +15,9 @@ import dataclasses
 import os
 import shutil
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from types import SimpleNamespace
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,13 @@ from inkwell.monitor import ValidationMonitor, validation_callback
 from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder, write_manifest
 from inkwell.progress import progress_bar
 from inkwell.prompt import ImageLimits, LineCollator
+from inkwell.quantization import layout_of
 from inkwell.quiet import quiet_known_warnings
 from inkwell.runs import (DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso,
                           publish_saved_runs)
 
-__all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
-           "train_adapter"]
+__all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "adapter_dtype_kept", "describe_training",
+           "out_of_memory_advice", "train_adapter"]
 
 
 class OutOfGpuMemory(RuntimeError):
@@ -192,6 +193,24 @@ def out_of_memory_advice(peak_bytes: int, settings: TrainSettings, lora: LoraSet
         "Lower these in 02_finetune's parameters, in this order:\n- " + "\n- ".join(knobs)
         + "\nThe interrupted run's folder (.partial) is kept; nothing else was written."
     )
+
+
+@contextmanager
+def adapter_dtype_kept(model: Any) -> Iterator[None]:
+    """Inside the block, the trainable weights keep their dtype: afterwards each is its own tensor again.
+
+    TRL's ``SFTTrainer`` casts every trainable weight of a 4-bit model to bfloat16 as it is
+    built; Unsloth removes that cast and trains LoRA in float32. Putting the original
+    tensors back (not a copy rounded through bfloat16) gives the transformers backend the
+    same LoRA weights as Unsloth's.
+    """
+    kept = {name: param.data for name, param in model.named_parameters() if param.requires_grad}
+    try:
+        yield
+    finally:
+        for name, param in model.named_parameters():
+            if name in kept and param.data is not kept[name]:
+                param.data = kept[name]
 
 
 def _trainer_class() -> type:
@@ -368,25 +387,28 @@ def train_adapter(
             dataloader_num_workers=0,
             dataloader_pin_memory=cuda,
             disable_tqdm=True,  # one compact bar from _LossBar instead of a table row per logged step
-            # Unsloth applies its own checkpointing; transformers on a GPU needs it to fit a 16 GB card;
-            # on a CPU it only costs time
-            gradient_checkpointing=cuda and loaded.backend != "unsloth",
+            # Unsloth applies its own checkpointing; transformers on a GPU needs it to fit a 16 GB card
+            # (unless switched off at loading); on a CPU it only costs time
+            gradient_checkpointing=cuda and loaded.backend != "unsloth" and loaded.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
         collator = LineCollator(loaded.processor, loaded.family, settings.image_limits)
         if loaded.backend == "unsloth":
             from unsloth import FastVisionModel  # needs a GPU
 
-            FastVisionModel.for_training(loaded.model)
+            FastVisionModel.for_training(
+                loaded.model, use_gradient_checkpointing="unsloth" if loaded.gradient_checkpointing else False)
         else:
             loaded.model.train()
-        trainer = _trainer_class()(
-            model=loaded.model,
-            args=args,
-            train_dataset=train_dataset,
-            data_collator=collator,
-            processing_class=loaded.processor,
-        )
+        with adapter_dtype_kept(loaded.model):  # as under Unsloth: no bf16 cast of LoRA on a 4-bit base
+            trainer = _trainer_class()(
+                model=loaded.model,
+                args=args,
+                train_dataset=train_dataset,
+                data_collator=collator,
+                processing_class=loaded.processor,
+            )
+        loaded.quantization = layout_of(loaded.model)
         _use_loss_bar(trainer)
         monitor = None
         if validation is not None and settings.eval_lines > 0 and len(validation) > 0:
@@ -428,6 +450,8 @@ def train_adapter(
             backend=loaded.backend,
             backend_reason=loaded.reason,
             quantized_4bit=loaded.quantized_4bit,
+            loaded_model=loaded.loaded_name,
+            quantization=loaded.quantization.to_dict() if loaded.quantization else {},
             device=loaded.device,
             threads=torch.get_num_threads(),
             prompt=loaded.family.instruction,

@@ -18,7 +18,7 @@ from typing import Any
 from inkwell.baselines import baseline_names
 from inkwell.data import processed_sets
 from inkwell.families import FAMILIES
-from inkwell.model import BACKENDS, model_family
+from inkwell.model import BACKENDS, model_family, unsloth_first
 from inkwell.pages import READ_MODES
 from inkwell.paths import project_path
 from inkwell.runs import find_runs
@@ -109,6 +109,7 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_RULES, parameters)
     if parameters.get("max_steps") == 0 and "num_epochs" not in parameters:
         problems.append("max_steps = 0 trains num_epochs epochs, and num_epochs is not set.")
@@ -174,6 +175,7 @@ def check_evaluate_parameters(parameters: dict[str, Any], *, processed_root: str
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_EVALUATE_RULES, parameters)
     if "dataset_name" in parameters:
         problems += _dataset_problems(parameters["dataset_name"], parameters.get("split"), processed_root)
@@ -217,6 +219,7 @@ def check_demo_parameters(parameters: dict[str, Any]) -> None:
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_DEMO_RULES, parameters)
     if problems:
         raise ParameterError("04_demo cannot start; fix these parameters:\n- " + "\n- ".join(problems))
