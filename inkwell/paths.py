@@ -414,8 +414,12 @@ def _staged(target: Path, staging: Path | None, keep_on_error: bool, reserved: b
     clean_interrupted(target.parent)
     if staging is None:
         staging = _hidden_sibling(target, "tmp")
-        staging.mkdir(parents=True)
-        lock = _lock(staging, blocking=True)  # marks it as in use for remove_stale_staging elsewhere
+        # made under a name cleanup never takes, locked, then renamed (the lock stays with the folder):
+        # another writer's cleanup never sees it unlocked, so never takes a write in progress for litter
+        pending = staging.with_name(staging.name.replace(".tmp-", ".new-", 1))
+        pending.mkdir(parents=True)
+        lock = _lock(pending, blocking=True)  # marks it as in use for remove_stale_staging elsewhere
+        os.replace(pending, staging)
     elif not reserved:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
