@@ -22,7 +22,7 @@ LAYERS = {
     "evaluate": 1, "align": 1, "runs": 1, "preflight": 1, "validate": 1, "baselines": 1, "sources": 1, "readings": 1,
     "splits": 1, "bulk": 1, "export": 1, "quantization": 1, "unsloth_backend": 1,
     "stack": 0,
-    "pages": 1, "linescore": 1,
+    "layout": 0, "pages": 1, "linescore": 1,
     "view": 1,
     "render": 2, "plots": 2, "curve": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2,
 }

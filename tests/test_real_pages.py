@@ -15,7 +15,8 @@ from PIL import Image
 
 from inkwell.images import MAX_IMAGE_PIXELS, open_checked, too_large_detail
 from inkwell.linescore import box_iou, ground_truth_pages, match_boxes, open_page, score_page
-from inkwell.pages import LineBox, detect_lines, drop_edge_fragments, merge_fragments, reading_order
+from inkwell.pages import (InkMask, LineBox, crowding, detect_lines, drop_edge_fragments, merge_fragments,
+                           reading_order, split_at_rules)
 
 REAL = Path(__file__).parent / "data" / "realpages"
 
@@ -68,9 +69,9 @@ def test_sloping_lines_one_under_the_other_never_merge_and_read_top_down() -> No
 
 def test_no_join_across_a_ruled_line_or_a_column_gutter() -> None:
     cell_a, cell_b = rect(100, 100, 300, 140), rect(330, 101, 500, 141)
-    ink = np.zeros((1000, 1000), dtype=bool)
+    ink = InkMask(np.zeros((1000, 1000), dtype=bool))
     assert len(merge_fragments([cell_a, cell_b], max_gap=1.0, ink=ink)) == 1  # a word gap
-    ink[:, 314:317] = True  # a table's column rule between them, down the page
+    ink.mask[:, 314:317] = True  # a table's column rule between them, down the page
     assert len(merge_fragments([cell_a, cell_b], max_gap=1.0, ink=ink)) == 2
     # rows of a table with no rule: the gap runs down the page between the same two columns
     rows = [box for k in range(5) for box in (rect(100, 100 + 60 * k, 300, 140 + 60 * k),
@@ -118,3 +119,20 @@ def test_a_limit_above_pillows_own_guard_is_honoured(monkeypatch: pytest.MonkeyP
     assert reason is None and image is not None and image.size == (100, 50)
     assert Image.MAX_IMAGE_PIXELS == 1_000  # put back
     assert open_checked(buffer.getvalue(), 4_000) == (None, "too_large")
+
+
+def test_a_box_crossed_by_a_ruled_line_is_cut_there() -> None:
+    row = rect(100, 300, 700, 340)  # one box over two fields of a table row
+    ink = InkMask(np.zeros((1000, 1000), dtype=bool))
+    assert split_at_rules([row], ink) == [row]
+    ink.mask[:, 399:401] = True  # the column rule between the fields, down the page
+    left, right = split_at_rules([row], ink)
+    assert left.bbox[0] == 100 and 398 <= left.bbox[2] <= 401 and 398 <= right.bbox[0] <= 401 and right.bbox[2] == 700
+    coarse = InkMask(ink.mask[::2, ::2], 2)  # the same page at half size: the cut stays in place
+    assert [abs(b.bbox[2] - 400) <= 3 for b in split_at_rules([row], coarse)][:1] == [True]
+
+
+def test_crowded_pages_are_told_from_spaced_ones() -> None:
+    spaced = [rect(100, 100 + 60 * k, 900, 190 + 60 * k) for k in range(8)]  # boxes 1.5 spacings tall
+    stacked = [rect(100, 100 + 30 * k, 900, 190 + 30 * k) for k in range(8)]  # 3 spacings: two lines each
+    assert 1.4 <= crowding(spaced) <= 1.6 and crowding(stacked) >= 2.9 and crowding(spaced[:3]) == 0.0
