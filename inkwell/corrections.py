@@ -101,7 +101,7 @@ class Check:
     @classmethod
     def of(cls, key: str, read: str, text: str) -> Check:
         """The check of a line read as ``read`` and left as ``text`` (its status follows from the two)."""
-        status = "accepted" if text == read else ("no_text" if not text.strip() else "corrected")
+        status = "no_text" if not text.strip() else ("accepted" if text == read else "corrected")
         when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         return cls(key, text if text.strip() else "", status, read, when)
 
