@@ -34,7 +34,7 @@ from inkwell.images import draw_boxes, image_to_data_uri, open_rgb, polygon_crop
 from inkwell.pages import LineBox, crop_lines
 from inkwell.paths import project_path
 from inkwell.readings import CSV_NAME
-from inkwell.render import LEGEND_HTML, confidence_html, render_diff_html
+from inkwell.render import FLAG_LABELS, LEGEND_HTML, confidence_html, render_diff_html
 from inkwell.sources import InputScan
 from inkwell.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 
@@ -172,11 +172,14 @@ class Corrector(SummaryBox):
         self.status = widgets.HTML()
         hint = widgets.HTML("<small>Type the correction, then <b>Enter</b> (Enter alone keeps the reading as it is); "
                             "either way the line counts as checked and the next one opens. Every check is kept in "
-                            f"<code>{JOURNAL_NAME}</code> at once.</small>")
+                            f"{JOURNAL_NAME} in the readings folder at once.</small>")
         self.children = [self.order_buttons, self.header, self.view, self.text, hint,
                          widgets.HBox([self.back_button, self.skip_button, self.position_label]),
                          widgets.HBox([self.name_box, self.save_button]), self.status]
         self.add_class(LIVE_CLASS)
+        self.add_class("iw-corrector")
+        # the text a saved notebook keeps for the box: no count, which would go stale (the static copy keeps it)
+        self.summary = f"Corrector on the {len(self._by_page)} lines of {self.folder}."
         self.lines: list[LineToCheck] = []
         self.position = 0
         self.text.on_msg(self._on_message)
@@ -315,7 +318,9 @@ class Corrector(SummaryBox):
         self.text.value = check.text if check else line.read
         state = (f" \u00b7 <b>\u2714 checked ({check.status.replace('_', ' ')})</b>" if check
                  else " \u00b7 not checked yet")
-        flags = f" \u00b7 <b style='color:#b35900'>\u26a0 {html.escape(line.flags)}</b>" if line.flags else ""
+        marks = [FLAG_LABELS.get(f, (f"\u26a0 {f}", f)) for f in line.flags.split("; ") if f]
+        flags = "".join(f" \u00b7 <b style='color:#b35900' title='{html.escape(why)}'>{html.escape(mark)}</b> "
+                        f"<small>({html.escape(why)})</small>" for mark, why in marks)
         sure = confidence_html(line.confidence) or " <small>(no confidence)</small>"
         where = (f"<img src='{image_to_data_uri(draw_boxes(line.page_image, [line.polygon], [''], max_width=200))}' "
                  "style='max-width:200px;border:1px solid rgba(128,128,128,0.5)' alt='the line on its page'>"
@@ -335,7 +340,6 @@ class Corrector(SummaryBox):
 
     def _refresh(self) -> None:
         c = self.counts()
-        self.summary = f"Corrector: {self.describe()}"
         unread = (f" \u00b7 {self._unreadable} file(s) could not be read and have no lines here"
                   if self._unreadable else "")
         notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in self.journal_notes)

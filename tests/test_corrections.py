@@ -61,7 +61,7 @@ def test_corrector_journals_each_check_and_saves_only_checked_lines(tmp_path: Pa
     journal = (reading.folder / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
     assert [json.loads(e)["status"] for e in journal] == ["corrected", "accepted", "no_text"]
     assert corrector.counts() == {"lines": 4, "checked": 3, "corrected": 1, "accepted": 1, "no_text": 1}
-    assert "3 of 4 lines checked" in corrector.header.value and "3 of 4 lines checked" in repr(corrector)
+    assert "3 of 4 lines checked" in corrector.header.value and "3 of 4 lines checked" in corrector.describe()
     static = corrector.static_html()
     assert "3 of 4 lines checked" in static and "as corrected" in static and "<ins" in static and "iw-static" in static
 
