@@ -244,8 +244,8 @@ def _file_name(page: str, taken: set[str]) -> str:
     return name
 
 
-def save_corrections(lines: Sequence[CheckedLine], name: str, readings: Path, *, root: str | os.PathLike[str] = "data/raw",
-                     join: bool = True) -> SavedCorrections:
+def save_corrections(lines: Sequence[CheckedLine], name: str, readings: Path, *,
+                     root: str | os.PathLike[str] = "data/raw", join: bool = True) -> SavedCorrections:
     """Write the checked lines to a new folder ``<root>/<name>`` (``-2``, ``-3``, ... when taken) for 01_data.
 
     Args:

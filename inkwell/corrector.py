@@ -1,4 +1,4 @@
-"""The corrector: each line read beside an editable text box, least sure first; every check journaled, then saved for training.
+"""The corrector: each line read above an editable text box, least sure first; each check journaled, then saved.
 
 Top layer: imports :mod:`inkwell.widgets` (the static-copy conventions), :mod:`inkwell.render`
 and the middle layer (:mod:`inkwell.corrections` keeps the journal and writes the training
@@ -41,6 +41,7 @@ from inkwell.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 __all__ = ["Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "make_corrector"]
 
 _NUMBERED = re.compile(r"-p\d{3}$")  # a page of a PDF or multi-page TIFF (SourcePage.name)
+_THUMB = 200  # width of the page shown beside a line cut from it, px
 _STYLE = ("<style>.iw-corrector-text input{font-family:monospace;font-size:1.15em}"
           ".iw-corrector-line img{max-width:100%;background:white}</style>")
 
@@ -155,6 +156,7 @@ class Corrector(SummaryBox):
         self.saved: SavedCorrections | None = None
         self._unreadable = unreadable
         self._static_handle: Any = None
+        self._thumbs: dict[str, tuple[Image.Image, float]] = {}
         self.order_buttons = widgets.ToggleButtons(options=[("least sure first", "confidence"), ("page order", "page")],
                                                    value=order, description="Order")
         self.header = widgets.HTML()
@@ -164,7 +166,8 @@ class Corrector(SummaryBox):
                                  layout=widgets.Layout(width="100%"))
         self.text.add_class("iw-corrector-text")
         self.back_button = widgets.Button(description="\u25c0 back", tooltip="the line before")
-        self.skip_button = widgets.Button(description="skip \u25b6", tooltip="the next line, leaving this one unchecked")
+        self.skip_button = widgets.Button(description="skip \u25b6",
+                                          tooltip="the next line, leaving this one unchecked")
         self.position_label = widgets.Label()
         self.name_box = widgets.Text(value="my-hand", description="Save as", placeholder="name under data/raw/")
         self.save_button = widgets.Button(description="Save checked lines", button_style="primary",
@@ -197,7 +200,7 @@ class Corrector(SummaryBox):
         return self.order_buttons.value
 
     def correct(self, i: int, text: str) -> Check:
-        """Check ``lines[i]`` with ``text`` (its reading, if unchanged; ``""``: the line holds no text), journaled at once."""
+        """Check ``lines[i]`` with ``text`` (``""``: the line holds no text); the journal gets it at once."""
         line = self.lines[i]
         check = Check.of(line.key, line.read, text)
         if self.checks.get(line.key) is None or (self.checks[line.key].text, self.checks[line.key].status) != \
@@ -212,7 +215,9 @@ class Corrector(SummaryBox):
         return self.correct(i, self.lines[i].read)
 
     def save(self, name: str, *, join: bool = True) -> Path:
-        """Write the checked lines to a new ``data/raw/<name>/`` for 01_data (see :func:`~inkwell.corrections.save_corrections`).
+        """Write the checked lines to a new ``data/raw/<name>/`` for 01_data.
+
+        See :func:`~inkwell.corrections.save_corrections` (``join``: carry over the latest folder of ``name``).
 
         Returns:
             The new folder; :attr:`saved` says what went into it.
@@ -251,7 +256,8 @@ class Corrector(SummaryBox):
             f"<td style='padding:2px 8px;font-family:monospace'>{render_diff_html(ln.read, c.text)}</td></tr>"
             for ln, c in corrected)
         table = (f"{LEGEND_HTML}<table style='border-collapse:collapse'><tr><th>line</th>"
-                 f"<th>as read \u2192 as corrected</th></tr>{rows}</table>" if rows else "<p>No line corrected yet.</p>")
+                 f"<th>as read \u2192 as corrected</th></tr>{rows}</table>" if rows
+                 else "<p>No line corrected yet.</p>")
         return with_static_copy(f"<p><b>{html.escape(self.describe())}</b></p>{table}",
                                 f"lines checked so far, the first {len(corrected)} correction(s)",
                                 "Run the notebook to correct lines: the corrector picks up from its journal.")
@@ -290,7 +296,7 @@ class Corrector(SummaryBox):
             self.submit()
 
     def submit(self) -> None:
-        """What Enter in the text box does: check the line shown with the box's text, then open the next unchecked line."""
+        """What Enter in the text box does: check the line shown with the box's text, open the next unchecked line."""
         if not self.lines:
             return
         self.correct(self.position, self.text.value)
@@ -322,9 +328,8 @@ class Corrector(SummaryBox):
         flags = "".join(f" \u00b7 <b style='color:#b35900' title='{html.escape(why)}'>{html.escape(mark)}</b> "
                         f"<small>({html.escape(why)})</small>" for mark, why in marks)
         sure = confidence_html(line.confidence) or " <small>(no confidence)</small>"
-        where = (f"<img src='{image_to_data_uri(draw_boxes(line.page_image, [line.polygon], [''], max_width=200))}' "
-                 "style='max-width:200px;border:1px solid rgba(128,128,128,0.5)' alt='the line on its page'>"
-                 if line.page_image is not None else "")
+        where = (f"<img src='{self._on_page(line)}' style='max-width:{_THUMB}px;border:1px solid "
+                 "rgba(128,128,128,0.5)' alt='the line on its page'>" if line.page_image is not None else "")
         read = (f"<br><small>as read: <code>{html.escape(line.read)}</code></small>"
                 if check and check.text != line.read else "")
         self.view.value = (
@@ -337,6 +342,17 @@ class Corrector(SummaryBox):
         self.back_button.disabled = self.position <= 0
         self.skip_button.disabled = self.position >= len(self.lines) - 1
         self._refresh()
+
+    def _on_page(self, line: LineToCheck) -> str:
+        """The line's box drawn on a small copy of its page (each page shrunk once, however large the scan)."""
+        if line.page not in self._thumbs:
+            page = line.page_image
+            scale = min(1.0, _THUMB / max(1, page.width))
+            self._thumbs[line.page] = (page.resize((max(1, round(page.width * scale)),
+                                                    max(1, round(page.height * scale)))), scale)
+        small, scale = self._thumbs[line.page]
+        box = [(round(x * scale), round(y * scale)) for x, y in line.polygon]
+        return image_to_data_uri(draw_boxes(small, [box], [""], max_width=_THUMB), max_width=_THUMB)
 
     def _refresh(self) -> None:
         c = self.counts()

@@ -349,7 +349,7 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
                                 f"parameter. {NO_LABELS_YET}")
 
     read = read_rows(source, images_root, format, max_image_pixels, paddle_difficult=paddle_difficult)
-    read.notes[:0] = corrections_notes(source)  # a folder of corrected readings: checked lines, and those kept for later
+    read.notes[:0] = corrections_notes(source)  # corrected readings: lines checked, and those kept for later
     rows = read.rows
     src_name = Path(source).name
     n_rows = len(rows) + len(read.rejected)

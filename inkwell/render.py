@@ -438,7 +438,8 @@ def render_page_readings_html(reading: DemoReading, scan: InputScan | None = Non
             uri = image_to_data_uri(result.page.image, max_width=max_width)
             rows.append(f"<tr><td style='{_CELL}'><img src='{uri}' style='max-width:{max_width}px'><br>"
                         f"<small>{e(result.page.name)}</small></td>"
-                        f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{e(text)}{_flag_html(flags)}{sure}</td>"
+                        f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{e(text)}{_flag_html(flags)}"
+                        f"{sure}</td>"
                         "</tr>")
         head = f'<tr><th style="{_CELL}">image</th><th style="{_CELL}">recognised text</th></tr>'
         parts.append('<table class="iw-table" style="border-collapse:collapse">' + head + "".join(rows) + "</table>")
