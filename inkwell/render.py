@@ -389,7 +389,7 @@ def confidence_html(confidence: float | None) -> str:
     if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):
         return ""
     return (' <small style="opacity:0.65" title="confidence: how sure decoding was of this line (geometric mean '
-            f'of its token probabilities)">{"<1" if confidence < 0.005 else f"{100 * float(confidence):.0f}"}%</small>')
+            f'of its token probabilities)">{"&lt;1" if confidence < 0.005 else f"{100 * float(confidence):.0f}"}%</small>')
 
 
 def flags_legend_html() -> str:
