@@ -18,6 +18,7 @@ This file only re-exports; it defines nothing.
 from inkwell.baselines import read_baseline
 from inkwell.cli import describe_parameters, notebook_parameters, parse_overrides
 from inkwell.corrector import make_corrector
+from inkwell.curve import curve_for_notebook, learning_curve_like, run_learning_curve
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
 from inkwell.distributed import is_main_process
@@ -30,15 +31,16 @@ from inkwell.pages import detect_lines, synthetic_page
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
 from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_confidence,
-                           plot_cer_vs_length, plot_char_frequencies, sample_grid)
+                           plot_cer_vs_length, plot_char_frequencies, plot_learning_curve, sample_grid)
 from inkwell.prompt import ImageLimits
-from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, rejected_summary_html,
-                            rejected_thumbnails_html, render_page_readings_html, render_samples_html)
-from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
-                          pick_run)
+from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, model_view_html,
+                            rejected_summary_html, rejected_thumbnails_html, render_page_readings_html,
+                            render_samples_html)
+from inkwell.runs import base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir, pick_run
 from inkwell.sources import SourcePage, scan_inputs
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
+from inkwell.view import model_view, model_views, token_report
 from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector, make_upload_reader
@@ -63,6 +65,9 @@ __all__ = [
     "rejected_summary_html",
     "rejected_thumbnails_html",
     "sample_grid",
+    "model_view",
+    "model_views",
+    "model_view_html",
     # synthetic lines and tiny models (tests, scripts, the quickstart)
     "DEMO_PHRASES",
     "SyntheticSet",
@@ -87,6 +92,7 @@ __all__ = [
     "preflight",
     "quick_validation",
     "take_lines",
+    "token_report",
     "train_adapter",
     # scripts/train.py: 02_finetune headless, in one process or several
     "describe_parameters",
@@ -118,6 +124,11 @@ __all__ = [
     "save_evaluation",
     "texts_of",
     "update_comparison",
+    # would more lines help? (03_evaluate's last section, scripts/learning_curve.py)
+    "curve_for_notebook",
+    "learning_curve_like",
+    "plot_learning_curve",
+    "run_learning_curve",
     # 04_demo
     "check_demo_parameters",
     "load_reader",

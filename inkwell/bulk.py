@@ -206,7 +206,7 @@ def engine_settings(
                              "pass a run under adapters/ as --run, or a merged export or plain model as --model "
                              "(merged=True).")
         info = RunInfo.load(path)
-        model, family, limits = info.base_model, FAMILIES[info.family], limits or info.image_limits
+        model, family, limits = info.base_names[-1], FAMILIES[info.family], limits or info.image_limits
         trust_remote_code = bool(info.parameters.get("trust_remote_code", trust_remote_code))
         rank = _lora_rank(path, info)
         lora = {"name": path.name, "id": 1, "path": str(path)}

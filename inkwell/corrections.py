@@ -1,12 +1,12 @@
 """Corrections of readings: the journal a person's checks are appended to, and the training folders they become.
 
 Middle layer: imports the bottom layer (:mod:`inkwell.csvsafe`, :mod:`inkwell.images`,
-:mod:`inkwell.paths`) and ``filelock``. Nothing here shows anything (the widget is
-:mod:`inkwell.corrector`) or decodes anything.
+:mod:`inkwell.paths`, whose :func:`~inkwell.paths.locked` guards the journal). Nothing here shows
+anything (the widget is :mod:`inkwell.corrector`) or decodes anything.
 
 *The journal.* Every check of a line (its text corrected, or accepted as read) is appended at
 once to ``corrections.jsonl`` in the readings folder, one JSON object a line, flushed to disk
-under a file lock; the last entry of a line wins. A kernel that dies loses nothing, and a
+under the file's lock; the last entry of a line wins. A kernel that dies loses nothing, and a
 corrector built on the same readings later (in a new kernel) picks up where the person stopped.
 
 *The training folder.* :func:`save_corrections` writes a new ``data/raw/<name>/`` (a taken name
@@ -33,12 +33,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from filelock import FileLock
 from PIL import Image
 
 from inkwell.csvsafe import read_frame, write_frame
 from inkwell.images import open_rgb, png_bytes, to_rgb
-from inkwell.paths import atomic_folder, project_path, unique_path
+from inkwell.paths import atomic_folder, locked, project_path, unique_path
 
 __all__ = [
     "CHECK_STATUSES",
@@ -106,15 +105,11 @@ class Check:
         return cls(key, text if text.strip() else "", status, read, when)
 
 
-def _lock(path: Path) -> FileLock:
-    return FileLock(str(path) + ".lock", timeout=30)
-
-
 def append_check(folder: Path, check: Check) -> Path:
     """Append one check to the readings folder's journal and flush it to disk; returns the journal."""
     journal = Path(folder) / JOURNAL_NAME
     line = json.dumps(asdict(check), ensure_ascii=False) + "\n"
-    with _lock(journal), open(journal, "a", encoding="utf-8") as fh:
+    with locked(journal), open(journal, "a", encoding="utf-8") as fh:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
@@ -131,7 +126,7 @@ def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
     problems: list[str] = []
     if not journal.is_file():
         return checks, problems
-    with _lock(journal):
+    with locked(journal):
         text = journal.read_text(encoding="utf-8", errors="replace")
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():

@@ -31,8 +31,9 @@ from inkwell.csvsafe import neutralise_row
 from inkwell.families import strictest_aspect_ratio
 from inkwell.formats import DataFormatError, RawRow, Rejection, read_rows
 from inkwell.formats.base import ReadLog
-from inkwell.images import MAX_IMAGE_PIXELS, exif_orientation, open_checked, png_bytes, to_rgb
-from inkwell.paths import atomic_folder, project_path, write_json
+from inkwell.images import MAX_IMAGE_PIXELS, exif_orientation, open_checked, png_bytes, to_rgb, too_large_detail
+from inkwell.paths import (DamagedFileError, atomic_folder, check_manifest, clean_interrupted, project_path,
+                           write_json, write_manifest)
 from inkwell.progress import progress_bar
 from inkwell.splits import GROUP_BY_CHOICES, SPLITS, assign_splits, document_keys, group_pattern, split_groups
 
@@ -161,7 +162,7 @@ def _check_image_file(task: tuple[str, int, int, float]) -> ImageCheck:
     img, reason = open_checked(data, max_pixels)
     if img is None:
         return ImageCheck(reason, "empty file" if not data else (
-            f"over the limit of {max_pixels:,} pixels" if reason == "too_large" else ""))
+            too_large_detail(data, max_pixels) if reason == "too_large" else ""))
     try:
         orientation = exif_orientation(img)
         passthrough = (img.format in ("PNG", "JPEG") and img.mode == "RGB" and orientation == 1
@@ -440,12 +441,14 @@ def _save_failure(target: Path, report: DataReport) -> Path:
 def _save(dsd: datasets.DatasetDict, report: DataReport, target: Path, overwrite: bool) -> None:
     """Write the dataset, report.json and rejected.csv together: all of them, or nothing."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _without_datasets_bars(), atomic_folder(target, overwrite=overwrite) as tmp:
+    needed = sum(split.data.nbytes for split in dsd.values())
+    with _without_datasets_bars(), atomic_folder(target, overwrite=overwrite, needed_bytes=needed) as tmp:
         # explicit shard counts: datasets cannot estimate the size of an empty split
         num_shards = {name: max(1, math.ceil(split.data.nbytes / _SHARD_BYTES)) for name, split in dsd.items()}
         dsd.save_to_disk(str(tmp), num_shards=num_shards)
         write_json(tmp / "report.json", report.to_dict())
         _write_rejected(tmp / "rejected.csv", report)
+        write_manifest(tmp)  # load_processed refuses the set if a file is later truncated or edited
 
 
 def _write_rejected(path: Path, report: DataReport) -> None:
@@ -481,8 +484,10 @@ def load_processed(dataset_name: str, output_root: str | Path = "data/processed"
 
     Raises:
         FileNotFoundError: If no such dataset exists (the message lists those that do).
+        DamagedFileError: A file of the set is missing, truncated or was edited (the message names it).
     """
     path = project_path(output_root) / dataset_name
+    clean_interrupted(path.parent, dataset_name)  # a replacement killed midway: the earlier set goes back
     if not (path / "dataset_dict.json").is_file():
         have = processed_sets(output_root)
         sets = f"the processed sets are {', '.join(repr(n) for n in have)}" if have else "there are none yet"
@@ -490,8 +495,14 @@ def load_processed(dataset_name: str, output_root: str | Path = "data/processed"
             f"dataset_name = {dataset_name!r}: no processed data set at {path} ({sets} in "
             f"{project_path(output_root)}). Pick one of them, or run 01_data with dataset_name = "
             f"{dataset_name!r} first.")
-    with _without_datasets_bars():
-        dsd = datasets.load_from_disk(str(path))
+    fix = f"Run 01_data again with dataset_name = {dataset_name!r} and overwrite = True to write it anew."
+    check_manifest(path, f"The processed data set {dataset_name!r}", fix)
+    try:
+        with _without_datasets_bars():
+            dsd = datasets.load_from_disk(str(path))
+    except Exception as exc:  # noqa: BLE001 - any failure to read it means the same: the set is damaged
+        raise DamagedFileError(f"{path} cannot be read as a processed data set ({type(exc).__name__}: {exc}). "
+                               f"{fix}") from exc
     if not isinstance(dsd, datasets.DatasetDict):  # pragma: no cover - prepare_dataset always writes a dict
         raise DataFormatError(f"{path}: expected a DatasetDict with train/validation/test splits.")
     return dsd
@@ -500,7 +511,11 @@ def load_processed(dataset_name: str, output_root: str | Path = "data/processed"
 def processed_sets(output_root: str | Path = "data/processed") -> list[str]:
     """Names of the processed data sets under ``output_root`` (sorted; none: an empty list)."""
     root = project_path(output_root)
-    return sorted(p.name for p in root.glob("*") if (p / "dataset_dict.json").is_file()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    clean_interrupted(root, staging=False)  # replacements killed midway: the earlier sets go back
+    return sorted(p.name for p in root.iterdir()
+                  if not p.name.startswith(".") and (p / "dataset_dict.json").is_file())  # hidden: unfinished
 
 
 def dataset_fingerprint(data: datasets.DatasetDict) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
 from inkwell.csvsafe import read_frame, write_frame
-from inkwell.paths import atomic_file
+from inkwell.paths import atomic_file, locked, new_folder
 from inkwell.runs import now_iso
 
 __all__ = [
@@ -560,29 +560,30 @@ def save_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, extra: d
         extra: JSON-serialisable run details (non-JSON values are stringified).
 
     Returns:
-        ``{"predictions": path, "metrics": path}``.
+        ``{"predictions": path, "metrics": path}``: in ``out_dir``, or in ``<out_dir>-2``, ``-3``, ... when
+        another evaluation took that name meanwhile. Both files appear together or not at all.
 
     Raises:
         FileExistsError: If either file already exists; nothing is written.
             Use a fresh folder per run.
     """
     out = Path(out_dir)
-    paths = {"predictions": out / "predictions.csv", "metrics": out / "metrics.json"}
-    for path in paths.values():
+    for path in (out / "predictions.csv", out / "metrics.json"):
         if path.exists():
             raise FileExistsError(f"{path} already exists; write this run to a fresh folder instead of overwriting.")
-    out.mkdir(parents=True, exist_ok=True)
-    write_frame(evaluation.predictions_frame(), paths["predictions"])
-    payload = {
-        "n_lines": len(evaluation.ids),
-        "systems": {name: m.to_dict() for name, m in evaluation.metrics.items()},
-        "bootstrap": [b.to_dict() for b in evaluation.bootstrap],
-        "bootstrap_seed": evaluation.seed,
-        "extra": dict(extra or {}),
-    }
-    text = json.dumps(_json_safe(payload), indent=2, ensure_ascii=False, default=str)
-    paths["metrics"].write_text(text + "\n", encoding="utf-8")
-    return paths
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with new_folder(out) as new:  # written in a hidden staging folder, moved in place when complete
+        write_frame(evaluation.predictions_frame(), new.staging / "predictions.csv")
+        payload = {
+            "n_lines": len(evaluation.ids),
+            "systems": {name: m.to_dict() for name, m in evaluation.metrics.items()},
+            "bootstrap": [b.to_dict() for b in evaluation.bootstrap],
+            "bootstrap_seed": evaluation.seed,
+            "extra": dict(extra or {}),
+        }
+        text = json.dumps(_json_safe(payload), indent=2, ensure_ascii=False, default=str)
+        (new.staging / "metrics.json").write_text(text + "\n", encoding="utf-8")
+    return {"predictions": new.path / "predictions.csv", "metrics": new.path / "metrics.json"}
 
 
 #: Text columns of ``predictions.csv``.
@@ -643,8 +644,9 @@ def update_comparison(
     ``evaluation`` (the evaluation folder's name) and ``created``. Rows of other
     evaluations are never replaced, even with the same dataset, split and system:
     new rows are appended. Only the same evaluation written again replaces its own
-    rows (same system, in place). The file is created if missing and replaced atomically;
-    text cells are neutralised against spreadsheet formulas (:mod:`inkwell.csvsafe`).
+    rows (same system, in place). The file is created if missing and replaced atomically, under a
+    lock (:func:`~inkwell.paths.locked`): kernels finishing at once each add their rows; text
+    cells are neutralised against spreadsheet formulas (:mod:`inkwell.csvsafe`).
 
     Args:
         evaluation: Result of :func:`evaluate_systems`.
@@ -652,13 +654,14 @@ def update_comparison(
         dataset: Data set name recorded in each row.
         split: Split name recorded in each row.
         base_model: Hub id or folder of the base model every system ran on.
-        evaluation_name: The evaluation folder's name (``new_evaluation_dir(...).name``).
+        evaluation_name: The name of the folder :func:`save_evaluation` wrote (``saved["metrics"].parent.name``).
 
     Returns:
         The full table after the update.
 
     Raises:
         ValueError: ``evaluation_name`` is empty (the rows could not be told apart).
+        TimeoutError: Another process held the table's lock for more than ``paths.LOCK_TIMEOUT`` seconds.
     """
     if not str(evaluation_name).strip():
         raise ValueError("update_comparison: evaluation_name = '' names no evaluation; pass the evaluation "
@@ -670,20 +673,21 @@ def update_comparison(
     new.insert(0, "dataset", str(dataset))
     new["evaluation"] = str(evaluation_name)
     new["created"] = now_iso()
-    old = read_comparison(path) if path.exists() else pd.DataFrame(columns=_COMPARISON_COLUMNS)
-    columns = list(old.columns)
-    rows = old.to_dict("records")
-    position = {(r["evaluation"], r["system"]): i for i, r in enumerate(rows) if r["evaluation"]}
-    for rec in new.reindex(columns=columns).to_dict("records"):
-        key = (rec["evaluation"], rec["system"])
-        if key in position:
-            rows[position[key]] = rec
-        else:
-            position[key] = len(rows)
-            rows.append(rec)
-    table = pd.DataFrame(rows, columns=columns)
-    with atomic_file(path) as tmp:
-        write_frame(table, tmp)
+    with locked(path):  # another kernel's update waits: its rows and these both end up in the file
+        old = read_comparison(path) if path.exists() else pd.DataFrame(columns=_COMPARISON_COLUMNS)
+        columns = list(old.columns)
+        rows = old.to_dict("records")
+        position = {(r["evaluation"], r["system"]): i for i, r in enumerate(rows) if r["evaluation"]}
+        for rec in new.reindex(columns=columns).to_dict("records"):
+            key = (rec["evaluation"], rec["system"])
+            if key in position:
+                rows[position[key]] = rec
+            else:
+                position[key] = len(rows)
+                rows.append(rec)
+        table = pd.DataFrame(rows, columns=columns)
+        with atomic_file(path) as tmp:
+            write_frame(table, tmp)
     return table
 
 

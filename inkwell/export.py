@@ -162,8 +162,9 @@ def _load_base(info: RunInfo, *, dequantize: bool) -> tuple[LoadedModel, str, bo
     from transformers import PretrainedConfig  # heavy: loaded on use
 
     trust = bool(info.parameters.get("trust_remote_code", False))
-    family = FAMILIES[model_family(info.base_model, trust_remote_code=trust)]
-    source = model_source(info.base_model)
+    base = info.base_names[-1]  # the weights really trained on (Unsloth may have read its own copy)
+    family = FAMILIES[model_family(base, trust_remote_code=trust)]
+    source = model_source(base)
     config = PretrainedConfig.get_config_dict(source)[0]
     prequantized = "quantization_config" in config
     device, dtype_name = _merge_device()
@@ -198,7 +199,7 @@ def _load_base(info: RunInfo, *, dequantize: bool) -> tuple[LoadedModel, str, bo
         words = f"the base's own {dtype_name} weights (the run trained on a 16-bit base)."
     reason = f"transformers + PEFT on {device}, {'4-bit' if four_bit and not dequantized else dtype_name}"
     loaded = LoadedModel(model, processor, family, "transformers", reason, four_bit and not dequantized,
-                         info.base_model, device, trust)
+                         base, device, trust)
     return loaded, dtype_name, dequantized, words
 
 
@@ -272,7 +273,7 @@ def export_merged(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] =
         model.save_pretrained(tmp, safe_serialization=True)
         loaded.processor.save_pretrained(tmp)
         if loaded.family.remote_code:
-            _copy_remote_code(loaded.family, model_source(info.base_model), tmp)
+            _copy_remote_code(loaded.family, model_source(loaded.model_name), tmp)
         record = {
             "run_name": info.run_name or run_dir.name,
             "run_dir": str(run_dir),

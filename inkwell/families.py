@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +21,18 @@ __all__ = [
     "TinyOverrides",
     "TinySpec",
     "UnslothRecipe",
+    "ViewReader",
+    "VisionView",
     "chat_prompt",
     "family_for_model_type",
+    "grid_view",
     "image_only_chat_prompt",
     "lora_target_regex",
     "native_families",
     "plain_prompt",
     "remote_code_refusal",
+    "sized_view",
+    "square_view",
     "strictest_aspect_ratio",
 ]
 
@@ -61,6 +66,58 @@ def plain_prompt(processor: Any, instruction: str) -> str:
     ids = tok("a")["input_ids"]
     adds_bos = tok.bos_token_id is not None and len(ids) > 0 and ids[0] == tok.bos_token_id
     return instruction if adds_bos or not tok.bos_token else f"{tok.bos_token}{instruction}"
+
+
+@dataclass(frozen=True)
+class VisionView:
+    """A line as the vision tower gets it, after the processor's own resizing.
+
+    Attributes:
+        width: Width of the line in the finest view the tower gets, in pixels.
+        height: Height of the line in that view, in pixels.
+        views: Images the processor makes of the line (1, or a global view plus tiles).
+    """
+
+    width: int
+    height: int
+    views: int = 1
+
+
+#: Reads a :class:`VisionView` from (family, processor, the processor's output for one line, the line's size).
+ViewReader = Callable[[Any, Any, Mapping[str, Any], tuple[int, int]], VisionView]
+
+
+def grid_view(family: Any, processor: Any, encoding: Mapping[str, Any], size: tuple[int, int]) -> VisionView:
+    """Qwen-style processors: the patch grid (``image_grid_thw``) times the family's patch size."""
+    _, rows, cols = (int(v) for v in encoding["image_grid_thw"][0])
+    return VisionView(cols * family.patch_size, rows * family.patch_size)
+
+
+def sized_view(family: Any, processor: Any, encoding: Mapping[str, Any], size: tuple[int, int]) -> VisionView:
+    """Pixtral-style processors: the resized image's ``image_sizes`` (height, width)."""
+    height, width = (int(v) for v in encoding["image_sizes"][0])
+    return VisionView(width, height)
+
+
+def square_view(family: Any, processor: Any, encoding: Mapping[str, Any], size: tuple[int, int]) -> VisionView:
+    """DeepSeek-OCR-2: a global view (the line scaled into a padded square) and, for a long line, tiles.
+
+    With tiles, the finest view is the tiled canvas (tile columns x rows, each
+    ``tile_size``), which the processor stretches the line onto.
+    """
+    ip = processor.image_processor
+    width, height = size
+    tiles = int(encoding["num_local_patches"][0])
+    if tiles:
+        from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import (  # heavy: on use
+            get_optimal_tiled_canvas,
+        )
+
+        cols, rows = get_optimal_tiled_canvas((height, width), (ip.tile_size, ip.tile_size), ip.min_patches,
+                                              ip.max_patches)
+        return VisionView(cols * ip.tile_size, rows * ip.tile_size, 1 + tiles)
+    scale = ip.size["height"] / max(width, height)
+    return VisionView(round(width * scale), round(height * scale))
 
 
 #: (text-config overrides, vision-config overrides) of a tiny model, from (patch size, layers, head dim).
@@ -98,7 +155,8 @@ class UnslothRecipe:
     """What Unsloth needs to load a family, and how Inkwell's choice relates to Unsloth's own notebook.
 
     Attributes:
-        load_in_4bit: Whether 4-bit (QLoRA) loading is used; False: 16-bit LoRA, said out loud.
+        load_in_4bit: Whether 4-bit (QLoRA) loading is used, on the Unsloth and the transformers backend
+            alike; False: 16-bit LoRA on both, said out loud.
         kwargs: Extra ``FastVisionModel.from_pretrained`` arguments, as (name, value) pairs.
         note: Unsloth's own recipe for the family and what Inkwell does instead, in words.
     """
@@ -137,6 +195,9 @@ class FamilySettings:
         prompt: The small function that builds the prompt text (:func:`chat_prompt` unless the family differs).
         processor_class: Load the processor with this transformers class whatever the checkpoint's
             ``processor_config.json`` names ("": the class it names).
+        view: Reads the size the vision tower gets the line at from the processor's output.
+        own_views: The processor makes views of its own (a padded square, tiles), so only it can count the
+            image tokens; otherwise a fitted image costs ``(width / patch_multiple) x (height / patch_multiple)``.
     """
 
     name: str
@@ -160,11 +221,22 @@ class FamilySettings:
     bf16_only: bool = False
     prompt: PromptBuilder = field(default=chat_prompt, repr=False)
     processor_class: str = ""
+    view: ViewReader = field(default=grid_view, repr=False)
+    own_views: bool = False
 
     @property
     def patch_size(self) -> int:
         """Side of one vision patch, in pixels."""
         return self.patch_multiple // self.merge_size
+
+    def grid_tokens(self, width: int, height: int) -> int | None:
+        """Image tokens of an image fitted to the patch multiple, from the patch grid alone (no processor).
+
+        None for a family whose processor makes views of its own (only the processor can count them).
+        """
+        if self.own_views:
+            return None
+        return max(1, width // self.patch_multiple) * max(1, height // self.patch_multiple)
 
 
 def _qwen25_tiny(patch: int, layers: int, head_dim: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -306,6 +378,7 @@ FAMILIES: dict[str, FamilySettings] = {
             "Unsloth publishes no recipe for LightOnOCR; Inkwell trains 16-bit LoRA: at 1 B parameters the "
             "16-bit weights take about 2 GB, and 4-bit would cost a small model relatively more quality")),
         prompt=image_only_chat_prompt,
+        view=sized_view,
         # copies of the checkpoint name PixtralProcessor, which would add image-break and image-end tokens the
         # model was never trained with; LightOnOcrProcessor writes the image tokens alone
         processor_class="LightOnOcrProcessor",
@@ -333,6 +406,8 @@ FAMILIES: dict[str, FamilySettings] = {
             "trains 16-bit LoRA (on transformers 4.56); Inkwell loads the native checkpoint with transformers' own "
             "classes, no remote code, 16-bit LoRA as in the notebook")),
         prompt=plain_prompt,
+        view=square_view,
+        own_views=True,
     ),
     # Remote-code families: their model code comes from the checkpoint's repository.
     "deepseek_ocr": FamilySettings(
@@ -356,6 +431,7 @@ FAMILIES: dict[str, FamilySettings] = {
         remote_code=True,
         native_alternative="deepseek_ocr2",
         prompt=plain_prompt,
+        own_views=True,
     ),
 }
 

@@ -11,6 +11,7 @@ import base64
 import io
 import math
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
+    "image_size",
+    "too_large_detail",
     "baseline_crop",
     "draw_boxes",
     "exif_orientation",
@@ -37,8 +40,14 @@ __all__ = [
 #: File suffixes read as images when a folder of images is given.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 
-#: Largest width x height opened by default; larger files are refused before decoding.
-MAX_IMAGE_PIXELS = 40_000_000
+#: Largest width x height opened by default; larger files are refused before decoding. A guard against
+#: decompression bombs (a small file that decodes to gigabytes), not against real scans: archive double
+#: pages at 400 dpi reach 40-45 MP. This is where Pillow itself refuses to open an image (twice its
+#: ``Image.MAX_IMAGE_PIXELS``); the ``max_image_pixels`` parameter of 01_data and 04_demo lowers or raises it.
+MAX_IMAGE_PIXELS = 178_956_970
+
+#: Held while Pillow's global decompression-bomb limit is lifted for one file (threads read files too).
+_PILLOW_LIMIT = threading.RLock()
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -70,24 +79,60 @@ def to_rgb(img: Image.Image) -> Image.Image:
 def open_checked(data: bytes, max_image_pixels: int) -> tuple[Image.Image | None, str | None]:
     """Open image bytes with a size guard and decode fully.
 
+    The size in the header is checked against ``max_image_pixels`` before anything is decoded;
+    Pillow's own guard (which refuses images above about 179 MP) is lifted while a file within a
+    larger limit the user chose is opened.
+
     Returns:
         ``(image, None)``, or ``(None, reason)`` with reason ``"corrupt_image"`` or ``"too_large"``.
     """
     if not data:
         return None, "corrupt_image"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    size = image_size(data)
+    if size is not None and size[0] * size[1] > max_image_pixels:
+        return None, "too_large"
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    lift = size is not None and pillow_limit is not None and max_image_pixels > pillow_limit
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size was checked above
+        if lift:
+            Image.MAX_IMAGE_PIXELS = None
         try:
             img = Image.open(io.BytesIO(data))
             w, h = img.size
             if w * h > max_image_pixels:
                 return None, "too_large"
             img.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except Image.DecompressionBombError:
             return None, "too_large"
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error):
             return None, "corrupt_image"
+        finally:
+            if lift:
+                Image.MAX_IMAGE_PIXELS = pillow_limit
     return img, None
+
+
+def too_large_detail(data: bytes, max_image_pixels: int) -> str:
+    """Why an image was refused as too large, with its size and the parameter that raises the limit."""
+    size = image_size(data)
+    found = f"{size[0]} x {size[1]} = {size[0] * size[1]:,} pixels" if size else "more pixels than that"
+    return (f"{found}, over max_image_pixels = {max_image_pixels:,}; if the scan is real, raise "
+            f"max_image_pixels (a parameter of 01_data and 04_demo) above its size")
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """The (width, height) an image file's header declares, read without decoding (None: unreadable)."""
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(data)) as parser:
+                return parser.size
+        except Exception:  # noqa: BLE001 - a hint for the guard and the message; decoding reports the rest
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def exif_orientation(img: Image.Image) -> int:

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from inkwell.families import FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
-from inkwell.paths import project_path
+from inkwell.families import FAMILIES, FamilySettings, family_for_model_type, lora_target_regex, remote_code_refusal
+from inkwell.paths import DamagedFileError, check_manifest, project_path
 from inkwell.progress import bar_class
+from inkwell.quantization import QuantizationLayout, four_bit_config, layout_of
 from inkwell.quiet import quiet_known_warnings
+from inkwell.unsloth_backend import load_with_unsloth, unsloth_first, unsloth_load_kwargs
 
 __all__ = [
     "BACKENDS",
@@ -35,10 +37,12 @@ __all__ = [
     "library_bars",
     "load_adapter",
     "load_model",
+    "load_processor",
     "model_family",
     "model_identity",
     "model_source",
     "place_adapter_weights",
+    "unsloth_lora_kwargs",
 ]
 
 
@@ -61,9 +65,13 @@ class LoadedModel:
         backend: ``"unsloth"`` or ``"transformers"``.
         reason: Why that backend was chosen, in words.
         quantized_4bit: Whether the weights are loaded in 4-bit.
-        model_name: The hub id or folder it came from.
+        model_name: The hub id or folder it came from (as the user named it).
         device: ``"cuda"`` or ``"cpu"``.
         trust_remote_code: Whether the model's own code from its repository was allowed to run.
+        loaded_name: What was really read: Unsloth swaps some hub ids for its own 4-bit copies
+            (``""``: ``model_name`` itself).
+        gradient_checkpointing: Whether training recomputes activations to save memory (GPU).
+        quantization: The layout read from the loaded layers (see :func:`~inkwell.quantization.layout_of`).
     """
 
     model: Any
@@ -75,6 +83,9 @@ class LoadedModel:
     model_name: str
     device: str
     trust_remote_code: bool = False
+    loaded_name: str = ""
+    gradient_checkpointing: bool = True
+    quantization: QuantizationLayout | None = None
 
     def describe(self) -> str:
         """One paragraph saying what was loaded, where and why."""
@@ -82,9 +93,10 @@ class LoadedModel:
         remote = ""
         if self.trust_remote_code and self.family.remote_code:
             remote = " trust_remote_code = True: code from the model's own repository runs on this machine."
+        layout = f" Quantization: {self.quantization.describe()}." if self.quantization and self.quantized_4bit else ""
         return (
             f"{self.model_name} ({self.family.name}) on {self.device}, {bits}, "
-            f"backend {self.backend}: {self.reason}{remote}"
+            f"backend {self.backend}: {self.reason}{layout}{remote}"
         )
 
 
@@ -147,9 +159,11 @@ def load_model(
 
     The family comes from ``config.model_type`` (read before any model code
     runs). With a CUDA GPU this is ``unsloth.FastVisionModel.from_pretrained``
-    (4-bit when asked and the family's Unsloth recipe allows it, else 16-bit,
-    said in the reason); without one it is the family's transformers Auto class
-    in float32 on the CPU. Both take the same ``model_name``.
+    or, with ``backend="transformers"``, the family's transformers Auto class; on
+    both, 4-bit when asked and the family allows it (else 16-bit, said in the
+    reason), with the same quantization layout (:func:`~inkwell.quantization.four_bit_config`).
+    Without a GPU it is the family's transformers Auto class in float32 on the
+    CPU. Both take the same ``model_name``.
 
     Args:
         model_name: Hub id (e.g. ``"unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit"``)
@@ -158,7 +172,7 @@ def load_model(
         backend: See :func:`choose_backend`.
         gradient_checkpointing: Trade compute for memory during training (GPU).
         trust_remote_code: Allow a model whose code comes from its repository
-            (DeepSeek-OCR v1, dots.ocr) to run that code here.
+            (dots.ocr) to run that code here.
 
     Returns:
         A :class:`LoadedModel`.
@@ -167,66 +181,118 @@ def load_model(
         FileNotFoundError: A local folder does not exist, or a hub id cannot be read (not in the
             cache and offline, misspelt, or private); the message says which and what to do.
         PermissionError: The model needs its own code and ``trust_remote_code`` is off.
-        ValueError: The model type is not supported (the message names the closest one).
+        ValueError: The model type is not supported (the message names the closest one), or its
+            checkpoint has no image processor (the message names the family to use instead).
     """
+    unsloth_first(backend)
     quiet_known_warnings()
     source = model_source(model_name)
     config = _config_dict(source, model_name)
     family = _checked_family(config, model_name, trust_remote_code)
     chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
+    if use_4bit and not family.unsloth.load_in_4bit:  # the family's rule, on either backend
+        use_4bit = False
+        reason += f" 16-bit LoRA, not 4-bit: {family.unsloth.note}."
     with _unreachable(model_name, source):
-        loaded = _load_weights(source, config, family, chosen, use_4bit, gradient_checkpointing, trust_remote_code)
-    model, processor, device, use_4bit, note = loaded
-    return LoadedModel(model, processor, family, chosen, reason + note, use_4bit, model_name, device,
-                       trust_remote_code)
+        weights = _load_weights(source, model_name, config, family, chosen, use_4bit, gradient_checkpointing,
+                                trust_remote_code)
+    loaded = LoadedModel(weights.model, weights.processor, family, chosen, reason + weights.note, use_4bit,
+                         model_name, weights.device, trust_remote_code, loaded_name=weights.loaded_name,
+                         gradient_checkpointing=gradient_checkpointing, quantization=layout_of(weights.model))
+    loaded.quantized_4bit = bool(loaded.quantization.four_bit)  # what the layers hold, not what was asked
+    return loaded
 
 
-def _load_weights(source: str, config: dict[str, Any], family: FamilySettings, chosen: str, use_4bit: bool,
-                  gradient_checkpointing: bool, trust_remote_code: bool) -> tuple[Any, Any, str, bool, str]:
-    """Model, processor, device, 4-bit and a note for the reason, from the chosen backend."""
+@dataclass
+class _Weights:
+    """What a backend loaded: the model, its processor, the device, what was really read and a note."""
+
+    model: Any
+    processor: Any
+    device: str
+    loaded_name: str = ""
+    note: str = ""
+
+
+def _load_weights(source: str, model_name: str, config: dict[str, Any], family: FamilySettings, chosen: str,
+                  use_4bit: bool, gradient_checkpointing: bool, trust_remote_code: bool) -> _Weights:
+    """The model and processor from the chosen backend; the processor is checked before any weights load."""
     import torch  # heavy: loaded on use
     import transformers  # heavy: loaded on use
 
-    reason = ""
+    processor = _processor(source, family, trust_remote_code)
+    _check_processor(processor, family, model_name)
     if chosen == "unsloth":
-        from unsloth import FastVisionModel  # needs a GPU
-
-        if use_4bit and not family.unsloth.load_in_4bit:
-            use_4bit = False
-            reason += f" 16-bit LoRA, not 4-bit: {family.unsloth.note}."
-        extra = dict(family.unsloth.kwargs)
-        if isinstance(extra.get("auto_model"), str):  # the table names the class; Unsloth wants the class itself
-            extra["auto_model"] = getattr(transformers, extra["auto_model"])
-        extra["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
-        if trust_remote_code:
-            extra["trust_remote_code"] = True
+        dtype = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
+        kwargs = unsloth_load_kwargs(family, use_4bit, gradient_checkpointing, dtype, trust_remote_code)
         with library_bars():
-            model, processor = FastVisionModel.from_pretrained(
-                source,
-                load_in_4bit=use_4bit,
-                use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
-                **extra,
-            )
+            model, unsloth_processor, loaded_name, note = load_with_unsloth(
+                source, model_name, kwargs, offline=_offline_state().startswith("Offline mode is on"))
+        if not family.processor_class or type(unsloth_processor).__name__ == family.processor_class:
+            processor = unsloth_processor
+        _check_processor(processor, family, model_name)
+        return _Weights(model, processor, "cuda", loaded_name, note)
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if torch.cuda.is_available():
         device = "cuda"
+        dtype = compute_dtype(family, torch.cuda.is_bf16_supported())
+        kwargs["dtype"] = getattr(torch, dtype)
+        kwargs["device_map"] = {"": 0}
+        if use_4bit and "quantization_config" not in config:  # a *-bnb-4bit checkpoint brings its own quantization
+            kwargs["quantization_config"] = four_bit_config(dtype)  # the layout Unsloth loads
     else:
-        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        if torch.cuda.is_available():
-            device = "cuda"
-            kwargs["dtype"] = getattr(torch, compute_dtype(family, torch.cuda.is_bf16_supported()))
-            kwargs["device_map"] = {"": 0}
-            if use_4bit and "quantization_config" not in config:  # a *-bnb-4bit checkpoint brings its own quantization
-                kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"]
-                )
-        else:
-            device = "cpu"
-            kwargs["dtype"] = torch.float32
-        with library_bars():
-            model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
-        processor = transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    if family.processor_class and type(processor).__name__ != family.processor_class:
-        processor = getattr(transformers, family.processor_class).from_pretrained(source)
-    return model, processor, device, use_4bit, reason
+        device = "cpu"
+        kwargs["dtype"] = torch.float32
+    with library_bars():
+        model = getattr(transformers, family.auto_class).from_pretrained(source, **kwargs)
+    return _Weights(model, processor, device)
+
+
+def _processor(source: str, family: FamilySettings, trust_remote_code: bool) -> Any:
+    """The checkpoint's processor, through the class the family's table names when it names one."""
+    import transformers  # heavy: loaded on use
+
+    if family.processor_class:
+        return getattr(transformers, family.processor_class).from_pretrained(source)
+    return transformers.AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+
+
+def _check_processor(processor: Any, family: FamilySettings, model_name: str) -> None:
+    """Refuse a checkpoint whose processor cannot prepare images (a bare tokenizer came back).
+
+    Raises:
+        ValueError: Naming the model, why, and the native family to use instead.
+    """
+    if getattr(processor, "image_processor", None) is not None and getattr(processor, "tokenizer", None) is not None:
+        return
+    instead = ""
+    if family.native_alternative:
+        native = FAMILIES[family.native_alternative]
+        instead = (f" Use its native successor {native.name!r} instead (model_name = {native.default_checkpoint!r}), "
+                   "which transformers implements with its own processor.")
+    raise ValueError(
+        f"model_name = {model_name!r} ({family.name}) cannot be trained or read by Inkwell: its checkpoint has no "
+        f"image processor (loading its processor gave a bare {type(processor).__name__}), so no line image can be "
+        f"prepared for it; such a model prepares images in its own code, which Inkwell's training and reading do "
+        f"not call.{instead}"
+    )
+
+
+def load_processor(model_name: str, trust_remote_code: bool = False) -> tuple[Any, FamilySettings]:
+    """The processor (tokenizer + image processor) of a hub id or folder, and its family; no weights are read.
+
+    The same processor :func:`load_model` gives.
+
+    Raises:
+        FileNotFoundError: The config or processor cannot be read (the message says why and what to do).
+        PermissionError: The model needs its own code and ``trust_remote_code`` is off.
+        ValueError: The model type is not supported.
+    """
+    quiet_known_warnings()
+    source = model_source(model_name)
+    family = _checked_family(_config_dict(source, model_name), model_name, trust_remote_code)
+    with _unreachable(model_name, source):
+        return _processor(source, family, trust_remote_code), family
 
 
 @contextlib.contextmanager
@@ -414,11 +480,32 @@ class LoraSettings:
         )
 
 
+def unsloth_lora_kwargs(lora: LoraSettings, target: str, gradient_checkpointing: bool) -> dict[str, Any]:
+    """The keyword arguments Inkwell passes to ``FastVisionModel.get_peft_model`` (besides the model).
+
+    ``use_dora`` is not one of Unsloth's own parameters: it travels on to ``peft.LoraConfig``.
+    A test binds them against Unsloth's real signature, so a renamed argument fails in CI.
+    """
+    return {
+        "r": lora.lora_r,
+        "lora_alpha": lora.lora_alpha,
+        "lora_dropout": lora.lora_dropout,
+        "bias": "none",
+        "target_modules": target,
+        "random_state": lora.seed,
+        "use_rslora": lora.use_rslora,
+        "use_gradient_checkpointing": "unsloth" if gradient_checkpointing else False,
+        "use_dora": lora.use_dora,  # passed on to peft.LoraConfig
+    }
+
+
 def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
     """Attach fresh LoRA adapters to the base model, in place.
 
     Both backends get the same ``target_modules`` regex from
-    :func:`lora_target_regex`, so they adapt the same layers.
+    :func:`lora_target_regex`, so they adapt the same layers. Under Unsloth the
+    model's ``gradient_checkpointing`` setting is passed on (Unsloth's own default
+    would turn it on, and its trainer restores what ``get_peft_model`` was given).
 
     Returns:
         The same :class:`LoadedModel`, whose ``model`` is now a PEFT model.
@@ -429,16 +516,7 @@ def add_lora(loaded: LoadedModel, lora: LoraSettings) -> LoadedModel:
         from unsloth import FastVisionModel  # needs a GPU
 
         loaded.model = FastVisionModel.get_peft_model(
-            loaded.model,
-            r=lora.lora_r,
-            lora_alpha=lora.lora_alpha,
-            lora_dropout=lora.lora_dropout,
-            bias="none",
-            target_modules=target,
-            random_state=lora.seed,
-            use_rslora=lora.use_rslora,
-            use_dora=lora.use_dora,  # passed on to peft.LoraConfig
-        )
+            loaded.model, **unsloth_lora_kwargs(lora, target, loaded.gradient_checkpointing))
     else:
         import torch  # heavy: loaded on use
         from peft import LoraConfig, get_peft_model  # heavy: loaded on use
@@ -509,6 +587,11 @@ def _check_adapter_files(path: Path) -> None:
             f"again with 02_finetune, or delete the folder {path} so it is no longer offered."
         )
 
+    try:  # sizes and SHA-256 recorded when the run was saved: catches truncated and edited files
+        check_manifest(path, f"The run {path.name}", f"Train the run again with 02_finetune, or delete the folder "
+                       f"{path} so it is no longer offered.")
+    except DamagedFileError as exc:
+        raise DamagedRunError(str(exc)) from None
     config = path / "adapter_config.json"
     try:
         parsed = json.loads(config.read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import io
 import random
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from inkwell.data import char_frequencies, splits_of
 from inkwell.evaluate import RUNAWAY_CER, Evaluation
 
 __all__ = ["LiveLossPlot", "data_histograms", "errors_in_least_sure", "plot_cer_distribution", "plot_cer_vs_confidence",
-           "plot_cer_vs_length", "plot_char_frequencies", "plot_loss", "sample_grid", "text_fonts"]
+           "plot_cer_vs_length", "plot_char_frequencies", "plot_learning_curve", "plot_loss", "sample_grid", "text_fonts"]
 
 # Colour-blind friendly palette (Okabe-Ito), used by the plots.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -391,4 +392,33 @@ def plot_char_frequencies(dataset_dict: datasets.DatasetDict, top: int = 40) -> 
     total = sum(len(t) for name in splits_of(dataset_dict) for t in dataset_dict[name]["text"])
     ax.set_title(f"The {len(pairs)} most frequent characters ({total} characters in all splits)", parse_math=False)
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_learning_curve(curve: Any) -> Figure | None:
+    """CER against training lines with each point's bootstrap 95% interval, the verdict beneath.
+
+    Args:
+        curve: A :class:`~inkwell.curve.LearningCurve` (None is returned when it has no points).
+    """
+    points = curve.points
+    if not points:
+        return None
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    x = [p.lines for p in points]
+    y = [p.cer for p in points]
+    err = [[p.cer - p.low for p in points], [p.high - p.cer for p in points]]
+    ax.errorbar(x, y, yerr=err, marker="o", color=_PALETTE[0], capsize=4, label="test CER, 95% interval")
+    for p in points:
+        ax.annotate(f"{p.share:.0%}", (p.lines, p.cer), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xlabel("training lines")
+    ax.set_xticks(x)
+    ax.set_ylabel(f"CER ({curve.split}, {curve.eval_lines} lines)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Learning curve: {curve.dataset}")
+    ax.grid(alpha=0.3)
+    fig.text(0.01, 0.01, "\n".join(textwrap.wrap(curve.verdict, 110)), fontsize=7.5, va="bottom")
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     return fig

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inkwell.families import FamilySettings, family_for_model_type
-from inkwell.model import LoraSettings, model_source
+from inkwell.model import LoraSettings, model_source, unsloth_first
 from inkwell.prompt import ImageLimits
 from inkwell.published import published_for_name
 from inkwell.quiet import quiet_known_warnings
@@ -566,6 +566,7 @@ def preflight(parameters: dict[str, Any]) -> PreflightReport:
     Example:
         >>> print(preflight({"model_name": "unsloth/Qwen2.5-VL-7B-Instruct-bnb-4bit", "batch_size": 2}).text())
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before from_config imports transformers
     name = str(parameters.get("model_name", ""))
     footprint: ModelFootprint | str | None = None
     error = ""

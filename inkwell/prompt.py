@@ -15,7 +15,7 @@ from PIL import Image
 
 from inkwell.families import FamilySettings
 
-__all__ = ["ImageLimits", "LineCollator", "prepare_image", "prompt_text", "target_ids"]
+__all__ = ["ImageLimits", "LineCollator", "fitted_size", "prepare_image", "prompt_text", "target_ids"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,32 @@ class ImageLimits:
     max_height: int = 128
 
 
+def fitted_size(size: tuple[int, int], family: FamilySettings,
+                limits: ImageLimits = ImageLimits()) -> tuple[int, int, float]:
+    """The size :func:`prepare_image` gives a line of ``size`` (width, height), and its scale factor.
+
+    The scale fits the line into the limits with its aspect ratio kept, never
+    enlarging (at most 1.0); each side is then rounded to a multiple of the
+    family's patch multiple (at least one).
+
+    Returns:
+        ``(width, height, scale)``.
+    """
+    m = family.patch_multiple
+    box_w, box_h = max(m, limits.max_width // m * m), max(m, limits.max_height // m * m)
+    scale = min(1.0, box_w / size[0], box_h / size[1])
+    # scaled sides are at most box_w / box_h, both multiples of m, so rounding never crosses the limit
+    w = max(m, int(round(size[0] * scale / m)) * m)
+    h = max(m, int(round(size[1] * scale / m)) * m)
+    return w, h, scale
+
+
 def prepare_image(image: Image.Image, family: FamilySettings, limits: ImageLimits = ImageLimits()) -> Image.Image:
     """Fit a line image into the size limits and round its sides for the vision tower.
 
     The image is converted to RGB, scaled down (never up) to fit the limits
     with its aspect ratio kept, and each side is rounded to a multiple of the
-    family's patch size (at least one patch).
+    family's patch size (at least one patch); see :func:`fitted_size`.
 
     Args:
         image: A PIL image of one text line.
@@ -47,12 +67,7 @@ def prepare_image(image: Image.Image, family: FamilySettings, limits: ImageLimit
         A new RGB image.
     """
     img = image.convert("RGB")
-    m = family.patch_multiple
-    box_w, box_h = max(m, limits.max_width // m * m), max(m, limits.max_height // m * m)
-    scale = min(1.0, box_w / img.width, box_h / img.height)
-    # scaled sides are at most box_w / box_h, both multiples of m, so rounding never crosses the limit
-    w = max(m, int(round(img.width * scale / m)) * m)
-    h = max(m, int(round(img.height * scale / m)) * m)
+    w, h, _ = fitted_size(img.size, family, limits)
     if (w, h) != img.size:
         img = img.resize((w, h), Image.Resampling.BICUBIC)
     return img

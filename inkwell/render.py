@@ -23,6 +23,7 @@ from inkwell.evaluate import RUNAWAY_CER, Evaluation, line_cer, prepare_text
 from inkwell.formats.base import FIXES
 from inkwell.sources import InputScan
 from inkwell.images import draw_boxes, image_to_data_uri, thumbnail_data_uri
+from inkwell.view import ViewSummary
 
 __all__ = [
     "FLAG_LABELS",
@@ -34,6 +35,7 @@ __all__ = [
     "comparison_html",
     "format_cer",
     "metrics_html",
+    "model_view_html",
     "rejected_summary_html",
     "rejected_thumbnails_html",
     "render_diff_html",
@@ -515,3 +517,31 @@ def rejected_thumbnails_html(report: DataReport, max_items: int = 24) -> str:
     more = len(report.rejected) - max_items
     tail = f"<p>... and {more} more (see rejected.csv).</p>" if more > 0 else ""
     return "<div>" + "".join(cells) + tail + "</div>"
+
+
+def model_view_html(summary: ViewSummary, n: int = 6, stored_width: int = 480) -> str:
+    """Lines side by side as stored and as the model gets them, the lowest writing first.
+
+    The stored line is shown at most ``stored_width`` px wide; the model's view at
+    its true pixel size (no smoothing), so what is lost to the fitting shows.
+    """
+    if not summary.views:
+        return "<p>No lines to show.</p>"
+    order = sorted(range(len(summary.views)), key=lambda i: (summary.views[i].text_height, i))[:n]
+    cell = "padding:4px 8px;text-align:left;vertical-align:top;border-top:1px solid #ccc"
+    rows = []
+    for i in order:
+        v = summary.views[i]
+        stored = image_to_data_uri(v.stored, max_width=stored_width)
+        seen = image_to_data_uri(v.image, max_width=0)
+        note = html.escape(v.describe())
+        rows.append(
+            f"<tr><td style='{cell}'>{html.escape(summary.ids[i])}<br><span style='font-family:monospace'>"
+            f"{html.escape(summary.texts[i])}</span></td>"
+            f"<td style='{cell}'><img src='{stored}'></td>"
+            f"<td style='{cell}'><img src='{seen}' style='image-rendering:pixelated;max-width:none'>"
+            f"<br><small>{note}</small></td></tr>")
+    head = (f"<tr><th style='{cell}'>line</th><th style='{cell}'>as stored</th>"
+            f"<th style='{cell}'>as the model gets it (true pixel size)</th></tr>")
+    return (f"<p><b>{len(order)} of {len(summary.views)} lines, the lowest writing first</b> "
+            f"({html.escape(summary.source)})</p><table style='border-collapse:collapse'>{head}{''.join(rows)}</table>")

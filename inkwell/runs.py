@@ -15,6 +15,8 @@ import json
 import os
 import platform
 import re
+import shutil
+import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from dataclasses import dataclass, field
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from inkwell.model import model_identity
-from inkwell.paths import PARTIAL_SUFFIX, project_path, unique_path, write_json
+from inkwell.paths import (PARTIAL_SUFFIX, CleanedUp, DamagedFileError, check_manifest, project_path,
+                           unique_path, write_json)
 from inkwell.prompt import ImageLimits
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "library_versions",
     "new_run_dir",
     "now_iso",
+    "publish_saved_runs",
     "RunChoice",
     "image_limits_of",
     "trusts_remote_code",
@@ -100,6 +104,11 @@ class RunInfo:
         backend_reason: Why that backend ran.
         quantized_4bit: Whether the base weights were loaded in 4-bit (what the user asked for is
             ``parameters["load_in_4bit"]``).
+        loaded_model: The hub id really read when it differs from ``base_model`` (Unsloth swaps some
+            ids for its own 4-bit copies); "" when it is ``base_model`` itself.
+        quantization: The layout read from the trained model's layers: ``method``, the parts with 4-bit
+            layers (``four_bit``) and left unquantized (``sixteen_bit``), each with its layer count, and
+            ``lora_dtype`` (see :class:`~inkwell.quantization.QuantizationLayout`).
         device: ``"cuda"`` or ``"cpu"``.
         threads: CPU threads torch used (CPU results depend on it).
         prompt: The instruction the model was trained with.
@@ -124,6 +133,8 @@ class RunInfo:
     backend: str
     backend_reason: str = ""
     quantized_4bit: bool
+    loaded_model: str = ""
+    quantization: dict[str, Any] = field(default_factory=dict)
     device: str
     threads: int = 0
     prompt: str = ""
@@ -138,6 +149,11 @@ class RunInfo:
     validation: dict[str, Any] | None = None
     val_history: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_names(self) -> tuple[str, ...]:
+        """The names the trained base goes by: the one asked for, and the one really read when they differ."""
+        return (self.base_model, self.loaded_model) if self.loaded_model else (self.base_model,)
 
     @property
     def image_limits(self) -> ImageLimits:
@@ -181,12 +197,19 @@ class RunInfo:
 
         Raises:
             FileNotFoundError: The folder holds no ``run.json``.
+            DamagedFileError: ``run.json`` is not a whole record (truncated or edited by hand).
         """
         path = project_path(run_dir) / RUN_FILE
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} does not exist: {Path(run_dir).name} is not a finished run of 02_finetune.")
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DamagedFileError(
+                f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}): it was truncated or edited. "
+                f"The run {path.parent.name} is damaged; train it again with 02_finetune, or delete its folder "
+                "so it is no longer offered.") from None
 
 
 def new_run_dir(run_name: str, adapters_root: str | os.PathLike[str] = "adapters") -> Path:
@@ -224,8 +247,19 @@ class InterruptedRun:
 
     @property
     def checkpoint(self) -> Path | None:
-        """The newest checkpoint folder, or None."""
+        """The newest complete checkpoint folder, or None."""
         return self.path / "checkpoints" / f"checkpoint-{self.last_step}" if self.last_step else None
+
+    def remove_damaged(self) -> list[Path]:
+        """Remove the checkpoints newer than :attr:`checkpoint` (a crash cut them short); a warning names them."""
+        removed = [c for c, step in _checkpoints(self.path) if step > self.last_step]
+        for folder in removed:
+            shutil.rmtree(folder, ignore_errors=True)
+        if removed:
+            warnings.warn(f"Cleaned up after an interrupted earlier write: removed {', '.join(map(str, removed))} "
+                          f"(checkpoints cut short by the crash); resuming from step {self.last_step}.", CleanedUp,
+                          stacklevel=2)
+        return removed
 
     def describe(self) -> str:
         """One line: the run, where it stopped and how to go on."""
@@ -239,11 +273,60 @@ def interrupted_runs(adapters_root: str | os.PathLike[str] = "adapters") -> list
     root = project_path(adapters_root)
     found = []
     for path in sorted(root.glob(f"*{PARTIAL_SUFFIX}"), key=lambda p: p.stat().st_mtime):
-        if path.is_dir():
-            steps = [int(m.group(1)) for c in (path / "checkpoints").glob("checkpoint-*")
-                     if (m := re.fullmatch(r"checkpoint-(\d+)", c.name)) and (c / "trainer_state.json").exists()]
+        if path.is_dir() and not path.name.startswith("."):
+            steps = [step for c, step in _checkpoints(path) if _complete_checkpoint(c, step)]
             found.append(InterruptedRun(path.name[: -len(PARTIAL_SUFFIX)], path, max(steps, default=0)))
     return found
+
+
+#: What a checkpoint the trainer finished writing holds; ``trainer_state.json`` is written last.
+_CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt")
+
+
+def _checkpoints(run: Path) -> list[tuple[Path, int]]:
+    """The ``checkpoint-<step>`` folders of a run in progress, with their steps."""
+    return [(c, int(m.group(1))) for c in (run / "checkpoints").glob("checkpoint-*")
+            if (m := re.fullmatch(r"checkpoint-(\d+)", c.name)) and c.is_dir()]
+
+
+def _complete_checkpoint(folder: Path, step: int) -> bool:
+    """Whether the trainer finished writing a checkpoint: its files there, its state whole and at ``step``."""
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(state, dict) and state.get("global_step") == step
+            and all((folder / f).is_file() and (folder / f).stat().st_size > 0 for f in _CHECKPOINT_FILES))
+
+
+def publish_saved_runs(adapters_root: str | os.PathLike[str] = "adapters") -> list[Path]:
+    """Move into place the runs that were saved whole but not yet moved when their process died.
+
+    Such a ``<name>.partial`` holds its adapter (matching its manifest) and ``run.json``, and no
+    checkpoint is left to resume from. A warning names each run moved.
+
+    Returns:
+        The finished run folders now in place.
+    """
+    moved = []
+    for run in interrupted_runs(adapters_root):
+        final = run.path.with_name(run.name)
+        if run.last_step or final.exists() or not (run.path / RUN_FILE).is_file():
+            continue
+        try:
+            RunInfo.load(run.path)
+            check_manifest(run.path, f"The run {run.name}", "")
+        except (DamagedFileError, FileNotFoundError):
+            continue
+        if not (run.path / "manifest.json").is_file():
+            continue
+        os.replace(run.path, final)
+        moved.append(final)
+    if moved:
+        warnings.warn("Cleaned up after an interrupted earlier write: moved the finished run(s) "
+                      f"{', '.join(p.name for p in moved)} into place (saved whole, not yet moved when the process "
+                      "stopped).", CleanedUp, stacklevel=2)
+    return moved
 
 
 def describe_interrupted(adapters_root: str | os.PathLike[str] = "adapters") -> str:
@@ -281,8 +364,9 @@ def find_runs(adapters: str | Sequence[str], adapters_root: str | os.PathLike[st
         FileNotFoundError: A named run does not exist (the message lists those that do).
     """
     root = project_path(adapters_root)
-    existing = sorted(
-        (p for p in root.glob("*") if (p / "adapter_config.json").exists() and (p / RUN_FILE).exists()),
+    existing = sorted(  # not hidden, not .partial: a run being written or interrupted is never finished
+        (p for p in root.glob("*") if not p.name.startswith(".") and not p.name.endswith(PARTIAL_SUFFIX)
+         and (p / "adapter_config.json").exists() and (p / RUN_FILE).exists()),
         key=lambda p: (p / RUN_FILE).stat().st_mtime,
     )
     if adapters == "all":
@@ -353,23 +437,26 @@ def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
 
     Names are compared as :func:`~inkwell.model.model_identity` does: a folder recorded once
     absolute and once relative to the project is the same base; hub ids compare as written.
+    A run whose hub id Unsloth swapped for its own copy belongs to either name, and with no
+    ``model_name`` the copy really trained on is the one loaded.
 
     Args:
         runs: Run folders (each with a ``run.json``).
         model_name: The base model asked for; empty: the one the runs record.
 
     Returns:
-        ``model_name`` when given, else the base the runs record.
+        ``model_name`` when given, else the base the runs were really trained on.
 
     Raises:
         ValueError: No base model is known; ``model_name`` is not the base a run was trained
             on; or the runs come from different bases (each run is named with its base).
     """
-    recorded = {Path(r).name: RunInfo.load(r).base_model for r in runs}
+    infos = {Path(r).name: RunInfo.load(r) for r in runs}
+    recorded = {run: info.base_model for run, info in infos.items()}
     if model_name:
         wanted = model_identity(model_name)
         for run, base in recorded.items():
-            if model_identity(base) != wanted:
+            if wanted not in {model_identity(name) for name in infos[run].base_names}:
                 raise ValueError(
                     f"model_name = {model_name!r}, but the adapter of run {run!r} was trained on base model "
                     f"{base!r}: an adapter only works on the base it was trained on. Leave model_name empty "
@@ -378,11 +465,12 @@ def base_model_of(runs: Sequence[Path], model_name: str = "") -> str:
         return model_name
     if not recorded:
         raise ValueError("No adapters found and no model_name given: set model_name or run 02_finetune first.")
-    if len({model_identity(b) for b in recorded.values()}) > 1:
-        listed = "; ".join(f"{run}: {base!r}" for run, base in recorded.items())
+    read = {run: info.base_names[-1] for run, info in infos.items()}  # the weights really trained on
+    if len({model_identity(name) for name in read.values()}) > 1:
+        listed = "; ".join(f"{run}: {base!r}" for run, base in read.items())
         raise ValueError(f"The adapters come from different base models ({listed}). Evaluate the runs of one "
                          "base at a time: set adapters to those runs' names.")
-    return next(iter(recorded.values()))
+    return next(iter(read.values()))
 
 
 def image_limits_of(run: Path | None) -> ImageLimits:

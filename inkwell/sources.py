@@ -44,11 +44,11 @@ FIXES = {
     "empty_file": "The file is empty (0 bytes): copy or export it again.",
     "unreadable_file": "Check that the file exists and may be read, or copy it into a local folder.",
     "corrupt_image": "Re-export or re-save the image; the file is truncated or not an image PIL can decode.",
-    "too_large": "Downscale or split the image, or raise max_pixels if the size is intended.",
+    "too_large": "Downscale or split the image, or raise max_image_pixels if the size is intended.",
     "broken_pdf": "Re-save the PDF (e.g. print it to a new PDF) or export its pages as images.",
     "pdf_password": "Save a copy of the PDF without a password.",
     "empty_pdf": "The PDF has no pages: export it again.",
-    "pdf_page_too_large": "Lower pdf_dpi, or raise max_pixels if the size is intended.",
+    "pdf_page_too_large": "Lower pdf_dpi, or raise max_image_pixels if the size is intended.",
     "broken_pdf_page": "Re-save the PDF (e.g. print it to a new PDF) or export this page as an image.",
 }
 
@@ -200,7 +200,7 @@ def _pixels_in_header(data: bytes) -> int | None:
 
 def _too_large_fix(data: bytes, max_pixels: int) -> str:
     pixels = _pixels_in_header(data)
-    size = f"The image has {pixels:,} pixels, more than max_pixels = {max_pixels:,}. " if pixels else ""
+    size = f"The image has {pixels:,} pixels, more than max_image_pixels = {max_pixels:,}. " if pixels else ""
     return size + FIXES["too_large"]
 
 
@@ -272,8 +272,8 @@ def _read_pdf(file: Path, source: Path | bytes, pdf_dpi: int,
                         problems.append(Unreadable(
                             file, "pdf_page_too_large",
                             f"At pdf_dpi = {pdf_dpi} the page would be {math.ceil(width * scale)}x"
-                            f"{math.ceil(height * scale)} pixels, more than max_pixels = {max_pixels:,}. "
-                            f"Lower pdf_dpi (to {fits} or less), or raise max_pixels if the size is intended.",
+                            f"{math.ceil(height * scale)} pixels, more than max_image_pixels = {max_pixels:,}. "
+                            f"Lower pdf_dpi (to {fits} or less), or raise max_image_pixels if the size is intended.",
                             index + 1))
                         continue
                     image = to_rgb(page.render(scale=scale).to_pil())

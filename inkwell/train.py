@@ -15,8 +15,9 @@ import dataclasses
 import os
 import shutil
 import time
-from contextlib import nullcontext
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from types import SimpleNamespace
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,16 @@ from inkwell.distributed import (barrier, broadcast_from_main, is_main_process, 
                                  sum_over_processes)
 from inkwell.model import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.monitor import ValidationMonitor, validation_callback
-from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder
+from inkwell.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder, write_manifest
 from inkwell.progress import progress_bar
 from inkwell.prompt import ImageLimits, LineCollator
+from inkwell.quantization import layout_of
 from inkwell.quiet import quiet_known_warnings
-from inkwell.runs import DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso
+from inkwell.runs import (DatasetInfo, InterruptedRun, RunInfo, library_versions, now_iso,
+                          publish_saved_runs)
 
-__all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "describe_training", "out_of_memory_advice",
-           "train_adapter"]
+__all__ = ["OutOfGpuMemory", "TrainResult", "TrainSettings", "adapter_dtype_kept", "describe_training",
+           "out_of_memory_advice", "train_adapter"]
 
 
 class OutOfGpuMemory(RuntimeError):
@@ -149,6 +152,10 @@ def _progress_callback(on_progress: Callable[..., None], monitor: ValidationMoni
     return _Progress()
 
 
+class _NothingLeft(Exception):
+    """The checkpoint resumed from is at the run's last step: its weights are the result, nothing is left to train."""
+
+
 def _checked_resume(checkpoint: Path) -> Any:
     """A callback that, as training resumes, puts the checkpoint's adapter weights in place and checks each one.
 
@@ -160,6 +167,8 @@ def _checked_resume(checkpoint: Path) -> Any:
     class _Resume(TrainerCallback):
         def on_train_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
             place_adapter_weights(model, checkpoint, model.active_adapter)
+            if 0 < state.max_steps <= state.global_step:
+                raise _NothingLeft
             return control
 
     return _Resume()
@@ -184,6 +193,24 @@ def out_of_memory_advice(peak_bytes: int, settings: TrainSettings, lora: LoraSet
         "Lower these in 02_finetune's parameters, in this order:\n- " + "\n- ".join(knobs)
         + "\nThe interrupted run's folder (.partial) is kept; nothing else was written."
     )
+
+
+@contextmanager
+def adapter_dtype_kept(model: Any) -> Iterator[None]:
+    """Inside the block, the trainable weights keep their dtype: afterwards each is its own tensor again.
+
+    TRL's ``SFTTrainer`` casts every trainable weight of a 4-bit model to bfloat16 as it is
+    built; Unsloth removes that cast and trains LoRA in float32. Putting the original
+    tensors back (not a copy rounded through bfloat16) gives the transformers backend the
+    same LoRA weights as Unsloth's.
+    """
+    kept = {name: param.data for name, param in model.named_parameters() if param.requires_grad}
+    try:
+        yield
+    finally:
+        for name, param in model.named_parameters():
+            if name in kept and param.data is not kept[name]:
+                param.data = kept[name]
 
 
 def _trainer_class() -> type:
@@ -322,7 +349,9 @@ def train_adapter(
         if resume.checkpoint is None:
             raise ValueError(f"resume: {resume.describe()}; it has no checkpoint to continue from.")
         final, staging = resume.path.with_name(resume.name), resume.path
+        resume.remove_damaged()  # checkpoints newer than the one resumed from were cut short by the crash
     elif main:
+        publish_saved_runs(Path(run_dir).parent)  # a run killed while being moved into place finishes first
         final = reserve_folder(Path(run_dir))  # a name taken meanwhile (another run, same moment) gets -2, -3, ...
         staging = final.with_name(final.name + PARTIAL_SUFFIX)
     else:
@@ -358,25 +387,28 @@ def train_adapter(
             dataloader_num_workers=0,
             dataloader_pin_memory=cuda,
             disable_tqdm=True,  # one compact bar from _LossBar instead of a table row per logged step
-            # Unsloth applies its own checkpointing; transformers on a GPU needs it to fit a 16 GB card;
-            # on a CPU it only costs time
-            gradient_checkpointing=cuda and loaded.backend != "unsloth",
+            # Unsloth applies its own checkpointing; transformers on a GPU needs it to fit a 16 GB card
+            # (unless switched off at loading); on a CPU it only costs time
+            gradient_checkpointing=cuda and loaded.backend != "unsloth" and loaded.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
         collator = LineCollator(loaded.processor, loaded.family, settings.image_limits)
         if loaded.backend == "unsloth":
             from unsloth import FastVisionModel  # needs a GPU
 
-            FastVisionModel.for_training(loaded.model)
+            FastVisionModel.for_training(
+                loaded.model, use_gradient_checkpointing="unsloth" if loaded.gradient_checkpointing else False)
         else:
             loaded.model.train()
-        trainer = _trainer_class()(
-            model=loaded.model,
-            args=args,
-            train_dataset=train_dataset,
-            data_collator=collator,
-            processing_class=loaded.processor,
-        )
+        with adapter_dtype_kept(loaded.model):  # as under Unsloth: no bf16 cast of LoRA on a 4-bit base
+            trainer = _trainer_class()(
+                model=loaded.model,
+                args=args,
+                train_dataset=train_dataset,
+                data_collator=collator,
+                processing_class=loaded.processor,
+            )
+        loaded.quantization = layout_of(loaded.model)
         _use_loss_bar(trainer)
         monitor = None
         if validation is not None and settings.eval_lines > 0 and len(validation) > 0:
@@ -396,6 +428,9 @@ def train_adapter(
             torch.cuda.reset_peak_memory_stats()
         try:
             output = trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+        except _NothingLeft:  # resumed from the last step's checkpoint: the trainer would run one step too many
+            losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+            output = SimpleNamespace(training_loss=sum(losses) / len(losses) if losses else float("nan"))
         except torch.cuda.OutOfMemoryError as exc:
             peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
             raise OutOfGpuMemory(out_of_memory_advice(peak, settings, lora, loaded.model_name)) from exc
@@ -406,7 +441,7 @@ def train_adapter(
             monitor.restore_best()  # the saved adapter is the one with the lowest validation CER
         if main:
             loaded.model.save_pretrained(str(partial))
-            shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+            write_manifest(partial, ["adapter_config.json", "adapter_model.safetensors"])  # refused if damaged later
         history = [dict(e) for e in trainer.state.log_history]
         info = RunInfo(
             run_name=final.name,
@@ -415,6 +450,8 @@ def train_adapter(
             backend=loaded.backend,
             backend_reason=loaded.reason,
             quantized_4bit=loaded.quantized_4bit,
+            loaded_model=loaded.loaded_name,
+            quantization=loaded.quantization.to_dict() if loaded.quantization else {},
             device=loaded.device,
             threads=torch.get_num_threads(),
             prompt=loaded.family.instruction,
@@ -445,4 +482,5 @@ def train_adapter(
         )
         if main:
             info.save(partial)
+            shutil.rmtree(partial / "checkpoints", ignore_errors=True)  # after run.json: until then it can resume
     return TrainResult(final, info, seconds)

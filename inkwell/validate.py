@@ -19,12 +19,13 @@ from inkwell.baselines import baseline_names
 from inkwell.corrections import ORDERS
 from inkwell.data import processed_sets
 from inkwell.families import FAMILIES
-from inkwell.model import BACKENDS, model_family
+from inkwell.model import BACKENDS, model_family, unsloth_first
 from inkwell.pages import READ_MODES
 from inkwell.paths import project_path
 from inkwell.runs import find_runs
 
-__all__ = ["ParameterError", "check_demo_parameters", "check_evaluate_parameters", "check_finetune_parameters"]
+__all__ = ["ParameterError", "check_demo_parameters", "check_evaluate_parameters", "check_finetune_parameters",
+           "share_problem"]
 
 #: Learning-rate schedules the trainer accepts by name in 02_finetune.
 _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
@@ -109,6 +110,7 @@ def check_finetune_parameters(parameters: dict[str, Any], *, processed_root: str
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_RULES, parameters)
     if parameters.get("max_steps") == 0 and "num_epochs" not in parameters:
         problems.append("max_steps = 0 trains num_epochs epochs, and num_epochs is not set.")
@@ -179,6 +181,7 @@ def check_evaluate_parameters(parameters: dict[str, Any], *, processed_root: str
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_EVALUATE_RULES, parameters)
     if "dataset_name" in parameters:
         problems += _dataset_problems(parameters["dataset_name"], parameters.get("split"), processed_root)
@@ -197,8 +200,22 @@ def check_evaluate_parameters(parameters: dict[str, Any], *, processed_root: str
     focus = parameters.get("focus", "")
     if not isinstance(focus, str):
         problems.append(f'focus = {focus!r}: must be a system name ("base", a baseline or a run name) or "".')
+    shares = parameters.get("learning_curve", [])
+    if shares != [] and (problem := share_problem(shares)):
+        problems.append(problem)
     if problems:
         raise ParameterError("03_evaluate cannot start; fix these parameters:\n- " + "\n- ".join(problems))
+
+
+def share_problem(shares: Any, name: str = "learning_curve") -> str:
+    """Why ``shares`` is not a learning curve's list of training shares ("" when it is one).
+
+    A curve needs two or more different shares of the training split, each in (0, 1].
+    """
+    ok = (isinstance(shares, list) and len(shares) >= 2 and len(set(shares)) == len(shares)
+          and all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s <= 1 for s in shares))
+    return "" if ok else (f"{name} = {shares!r}: give two or more different shares of the training split between "
+                          "0 and 1, e.g. [0.25, 0.5, 1.0] (1.0 is all of it), or [] for no curve.")
 
 
 def check_demo_parameters(parameters: dict[str, Any]) -> None:
@@ -208,6 +225,7 @@ def check_demo_parameters(parameters: dict[str, Any]) -> None:
         ParameterError: Listing every parameter that is out of range, each with the value
             it got and what is allowed.
     """
+    unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_DEMO_RULES, parameters)
     if problems:
         raise ParameterError("04_demo cannot start; fix these parameters:\n- " + "\n- ".join(problems))

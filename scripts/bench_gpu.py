@@ -12,14 +12,15 @@ peak-memory figure starts from zero:
 
   unsloth       Inkwell's functions as 02_finetune calls them (load_model, add_lora, train_adapter), backend "unsloth"
   transformers  the same functions with backend "transformers": transformers + PEFT + bitsandbytes 4-bit
-  bare-unsloth  a loop written the way Unsloth's own vision notebooks write it (UnslothVisionDataCollator with a fixed
-                resize, SFTTrainer), to measure what Inkwell's own collation and bookkeeping cost
+  bare-unsloth  a loop written the way Unsloth's own vision notebooks write it (UnslothVisionDataCollator, SFTTrainer),
+                to measure what Inkwell's own collation and bookkeeping cost
 
-All three use the same data, seed, LoRA rank and target modules, batch and schedule. Reported per path: seconds to
+All three use the same data (the same pixels: every line fitted once by Inkwell's prepare_image, which both collators
+then leave as it is), seed, LoRA rank and target modules, batch and schedule. Reported per path: seconds to
 load (model + LoRA), training samples per second after the warm-up steps, peak GPU memory during training
 (torch.cuda.max_memory_allocated and max_memory_reserved), the loss at every step, and for Inkwell's paths batched
-decoding in lines per second at batch 1, 8 and 32 (random weights never end a line early, so every line decodes
---max-new-tokens tokens). A path that cannot run here is reported as skipped, with the reason.
+decoding in lines per second at batch 1, 8 and 32, each size warmed up first (random weights never end a line early,
+so every line decodes --max-new-tokens tokens). A path that cannot run here is reported as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -94,7 +95,54 @@ def bench_lines(n: int, width: int, height: int, seed: int) -> tuple[list[Any], 
     return images, texts
 
 
+def fed_images(images: list[Any], width: int, height: int) -> list[Any]:
+    """The pixels every path is fed: each line fitted by Inkwell's ``prepare_image`` under the run's image limits.
+
+    Both collators then leave them as they are (Inkwell's fits an image that already fits to itself, the bare
+    loop's runs with ``resize="max"``), so the vision tower sees the same image tokens on every path. The bare
+    loop's ``resize=(width, height)`` would set each canvas to exactly 1024 x 128, which Qwen's ``smart_resize``
+    rounds up to 1036 x 140 (185 image tokens) where Inkwell feeds 896 x 112 (128 tokens).
+    """
+    from inkwell.families import FAMILIES
+    from inkwell.prompt import ImageLimits, prepare_image
+
+    return [prepare_image(im, FAMILIES[SMOKE_FAMILY], ImageLimits(width, height)) for im in images]
+
+
+def bare_rows(images: list[Any], texts: list[str], instruction: str) -> list[dict[str, Any]]:
+    """Training rows in the messages layout of Unsloth's vision notebooks."""
+    return [
+        {"messages": [
+            {"role": "user", "content": [{"type": "image", "image": im}, {"type": "text", "text": instruction}]},
+            {"role": "assistant", "content": [{"type": "text", "text": text}]},
+        ]}
+        for im, text in zip(images, texts)
+    ]
+
+
+def bare_collator(model: Any, processor: Any) -> Any:
+    """Unsloth's vision collator as its notebooks build it, leaving the already fitted images as they are."""
+    from unsloth.trainer import UnslothVisionDataCollator
+
+    return UnslothVisionDataCollator(model, processor, resize="max")
+
+
 # ---------------------------------------------------------------- measuring
+
+
+def decode_rates(decode: Any, lines: list[Any], batches: list[int]) -> dict[str, float]:
+    """Lines per second of ``decode(lines, batch_size)`` at each batch size, each warmed up at its own size first.
+
+    Unsloth marks the batch dimension static, so the first call at a new batch size may compile or capture;
+    that one-off cost is paid by a warm-up call of one batch at that size, outside the timing.
+    """
+    rates = {}
+    for b in batches:
+        decode(lines[:b], b)  # warm-up at this batch size
+        t0 = time.perf_counter()
+        decode(lines, b)
+        rates[str(b)] = len(lines) / (time.perf_counter() - t0)
+    return rates
 
 
 def _step_timer(warmup: int) -> Any:
@@ -147,6 +195,7 @@ def run_inkwell(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     import helpers
 
     images, texts = bench_lines(args.steps * args.batch_size * args.grad_accum, args.width, args.height, args.seed)
+    images = fed_images(images, args.width, args.height)
     train = datasets.Dataset.from_dict({"image": images, "text": texts})
     lora = helpers.LoraSettings(lora_r=args.lora_r, lora_alpha=args.lora_r, seed=args.seed)
     settings = helpers.TrainSettings(
@@ -172,25 +221,21 @@ def run_inkwell(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     lines = [images[i % len(images)] for i in range(max(batches))]  # the training lines, repeated as needed
     limits = settings.image_limits
     kwargs = dict(limits=limits, max_new_tokens=args.max_new_tokens, repetition_guard=False, progress=False)
-    helpers.predict_lines(loaded, lines[:2], batch_size=2, **kwargs)  # warm-up
-    out["decode_lines_per_second"] = {}
-    for b in batches:
-        t0 = time.perf_counter()
-        helpers.predict_lines(loaded, lines, batch_size=b, **kwargs)
-        out["decode_lines_per_second"][str(b)] = len(lines) / (time.perf_counter() - t0)
+    out["decode_lines_per_second"] = decode_rates(
+        lambda some, b: helpers.predict_lines(loaded, some, batch_size=b, **kwargs), lines, batches)
     return out
 
 
 def run_bare_unsloth(args: argparse.Namespace) -> dict[str, Any]:
-    """The loop of Unsloth's vision notebooks: FastVisionModel, UnslothVisionDataCollator with a resize, SFTTrainer."""
+    """The loop of Unsloth's vision notebooks: FastVisionModel, UnslothVisionDataCollator, SFTTrainer."""
     import torch
     from unsloth import FastVisionModel  # noqa: I001  (unsloth first: it patches trl and transformers)
-    from unsloth.trainer import UnslothVisionDataCollator
     from trl import SFTConfig, SFTTrainer
 
     import helpers
 
     images, texts = bench_lines(args.steps * args.batch_size * args.grad_accum, args.width, args.height, args.seed)
+    images = fed_images(images, args.width, args.height)
     t0 = time.perf_counter()
     model, processor = FastVisionModel.from_pretrained(args.model, load_in_4bit=True,
                                                        use_gradient_checkpointing="unsloth")
@@ -202,20 +247,14 @@ def run_bare_unsloth(args: argparse.Namespace) -> dict[str, Any]:
     )
     torch.cuda.synchronize()
     load_seconds = time.perf_counter() - t0
-    rows = [
-        {"messages": [
-            {"role": "user", "content": [{"type": "image", "image": im}, {"type": "text", "text": family.instruction}]},
-            {"role": "assistant", "content": [{"type": "text", "text": text}]},
-        ]}
-        for im, text in zip(images, texts)
-    ]
+    rows = bare_rows(images, texts, family.instruction)
     FastVisionModel.for_training(model)
     timer = _step_timer(args.warmup)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = SFTTrainer(
             model=model,
             processing_class=processor,
-            data_collator=UnslothVisionDataCollator(model, processor, resize=(args.width, args.height)),
+            data_collator=bare_collator(model, processor),
             train_dataset=rows,
             callbacks=[timer],
             args=SFTConfig(

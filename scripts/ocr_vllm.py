@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                                {system: predictions})
     extra.update(engine="vllm", read_seconds=round(seconds, 2), lines_per_second=round(len(refs) / seconds, 2))
     saved_paths = save_evaluation(evaluation, out_dir, extra=extra)
+    out_dir = saved_paths["metrics"].parent  # -2, -3, ... when another evaluation took the name meanwhile
     update_comparison(evaluation, project_path("adapters/evaluations/comparison.csv"), args.dataset, args.split,
                       base_model=settings["model"], evaluation_name=out_dir.name)
     metrics = evaluation.metrics[system]

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=600, help="synthetic lines to generate")
     parser.add_argument("--steps", type=int, default=2500, help="optimiser steps in 02_finetune")
     parser.add_argument("--only-model", action="store_true", help="just build the tiny model and stop")
+    parser.add_argument("--baselines", default="ppocr", help="classic-OCR baselines 03_evaluate reads beside the "
+                        "models, comma-separated ('': none, where rapidocr is not installed)")
+    parser.add_argument("--demo-mode", default="auto", choices=("auto", "lines", "pages"),
+                        help="04_demo's mode ('lines' needs no line detector)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -65,20 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = helpers.project_path("notebooks/executed") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = helpers.new_run_dir("quickstart")
+    limits = dict(max_image_height=32, max_image_width=512)  # what the tiny model sees, shown by 01_data too
     run_notebook("01_data", out_dir, dict(
         source=helpers.DEMO_SOURCE, dataset_name=DATASET, synthetic_lines=args.lines, overwrite=True, seed=0,
+        model_name=str(model_dir), **limits,
     ))
     run_notebook("02_finetune", out_dir, dict(
         model_name=str(model_dir), dataset_name=DATASET, run_name=run_dir.name, max_steps=args.steps,
         batch_size=8, grad_accum=1, learning_rate=3e-3, warmup_steps=0, lr_scheduler="constant",
-        finetune_vision_layers=True, max_image_height=32, max_image_width=512, eval_lines=16, seed=0,
+        finetune_vision_layers=True, eval_lines=16, seed=0, **limits,
     ))
     run_notebook("03_evaluate", out_dir, dict(
-        dataset_name=DATASET, split="test", adapters=[run_dir.name], include_base=True, baselines=["ppocr"],
+        dataset_name=DATASET, split="test", adapters=[run_dir.name], include_base=True,
+        baselines=[b for b in args.baselines.split(",") if b],
         n_bootstrap=1000,
     ))
     run_notebook("04_demo", out_dir, dict(
         adapter=run_dir.name, inputs=str(helpers.project_path(helpers.DEMO_SOURCE).parent / "images"), max_files=4,
+        mode=args.demo_mode,
     ))
     evaluations = sorted(helpers.project_path("adapters/evaluations").glob(f"{DATASET}-test-*"))
     metrics = json.loads((evaluations[-1] / "metrics.json").read_text(encoding="utf-8"))

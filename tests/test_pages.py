@@ -72,7 +72,8 @@ def test_a_full_page_and_a_grayscale_one(no_network: None) -> None:
 
 
 def test_lines_written_with_wide_word_gaps_are_found_whole(no_network: None) -> None:
-    """Words pasted apart (gaps the detector splits at) still come back as one box per line."""
+    """Words pasted apart (gaps the detector splits at) come back as one box per line with merge_gap raised,
+    and by default every word is found and read in the text's order (row by row, left to right)."""
     pytest.importorskip("rapidocr")
     rng = random.Random(7)
     page = Image.new("RGB", (1240, 1000), "white")
@@ -85,7 +86,14 @@ def test_lines_written_with_wide_word_gaps_are_found_whole(no_network: None) -> 
             x += image.width + rng.randint(20, 45)
         truth.append((120, y, x, y + 56))
         y += 56 + rng.randint(20, 40)
-    assert_found_in_order(detect_lines(page), truth)
+    assert_found_in_order(detect_lines(page, merge_gap=1.0), truth)
+    pieces = detect_lines(page)
+    rows = [next(k for k, (_, top, _, bottom) in enumerate(truth) if top <= b.center[1] <= bottom) for b in pieces]
+    assert rows == sorted(rows) and set(rows) == {0, 1, 2, 3}
+    for k in range(4):
+        lefts = [b.bbox[0] for b, r in zip(pieces, rows) if r == k]
+        assert lefts == sorted(lefts)
+        assert min(lefts) <= 124 and max(b.bbox[2] for b, r in zip(pieces, rows) if r == k) >= truth[k][2] - 50  # truth ends after the last gap
 
 
 def test_blank_and_tiny_pages_have_no_lines(no_network: None) -> None:
@@ -140,7 +148,7 @@ def test_word_fragments_merge_into_lines_but_columns_stay_apart() -> None:
     words = [rect(100, 100, 200, 140, 0.9), rect(215, 102, 300, 143, 0.7), rect(320, 98, 420, 139, 0.8)]
     other_column = rect(600, 101, 800, 141)  # a gutter of 4 line heights
     next_line = rect(100, 170, 380, 210)
-    merged = merge_fragments([words[2], next_line, words[0], other_column, words[1]])
+    merged = merge_fragments([words[2], next_line, words[0], other_column, words[1]], max_gap=1.0)
     assert len(merged) == 3
     line = next(b for b in merged if b.bbox[0] == 100 and b.bbox[1] < 150)
     left, top, right, bottom = line.bbox  # around all three words (the middle one reaches lowest), and tight

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inkwell.paths import atomic_file, atomic_folder, remove_stale_staging, unique_path
+from inkwell.paths import (CleanedUp, atomic_file, atomic_folder, clean_interrupted, remove_stale_staging,
+                           unique_path)
 
 
 def test_atomic_folder_publishes_only_on_success(tmp_path: Path) -> None:
@@ -85,22 +86,40 @@ def test_reserving_a_folder_is_atomic_across_threads(tmp_path: Path) -> None:
 
 
 def test_next_write_removes_litter_of_an_interrupted_one(tmp_path: Path) -> None:
-    """A killed write leaves `.<name>.tmp-*`; the next write of that target removes it, and nothing else."""
+    """A killed write leaves `.<name>.tmp-*`; the next write in that folder removes it (of any name), nothing else."""
     target = tmp_path / "my-lines"
     stale = tmp_path / ".my-lines.tmp-0123abcd"  # what a killed process leaves (no cleanup ran)
     (stale / "train").mkdir(parents=True)
     (stale / "train" / "data.arrow").write_bytes(b"x" * 10)
-    keep = [tmp_path / ".other.tmp-0123abcd", tmp_path / ".my-lines.tmp-notmine", tmp_path / ".my-lines.old-0123abcd",
-            tmp_path / "my-lines.tmp-0123abcd", tmp_path / ".my-lines-2.tmp-0123abcd"]
-    for p in keep:
+    others = [tmp_path / ".other.tmp-0123abcd", tmp_path / ".my-lines-2.tmp-0123abcd"]  # readings get new names
+    keep = [tmp_path / ".my-lines.tmp-notmine", tmp_path / "my-lines.tmp-0123abcd", tmp_path / ".notes.old"]
+    for p in keep + others:
         p.mkdir()
         (p / "f.txt").write_text("user file")
-    with atomic_folder(target) as tmp:
-        (tmp / "a.txt").write_text("a")
-        assert not stale.exists()
+    with pytest.warns(CleanedUp, match="my-lines.tmp-0123abcd") as said:
+        with atomic_folder(target) as tmp:
+            (tmp / "a.txt").write_text("a")
+            assert not stale.exists() and not any(p.exists() for p in others)
+    assert all(str(p) in str(said[0].message) for p in [stale, *others])
     assert (target / "a.txt").read_text() == "a"
     assert all((p / "f.txt").read_text() == "user file" for p in keep)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name] + [p.name for p in keep])
+
+
+def test_a_replacement_killed_midway_is_put_back(tmp_path: Path) -> None:
+    """Killed between moving the old folder aside and the new one in: the old one comes back, whole."""
+    (tmp_path / ".set.old-0123abcd").mkdir()  # the old `set`, moved aside by a swap that never finished
+    (tmp_path / ".set.old-0123abcd" / "data").write_text("old")
+    (tmp_path / "kept").mkdir()
+    (tmp_path / ".kept.old-89abcdef").mkdir()  # a finished swap killed while removing the old copy
+    with pytest.warns(CleanedUp, match="put .*set back"):
+        assert len(clean_interrupted(tmp_path)) == 2
+    assert (tmp_path / "set" / "data").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "set"]
+    with atomic_folder(tmp_path / "set", overwrite=True) as tmp:
+        (tmp / "data").write_text("new")
+    assert (tmp_path / "set" / "data").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "set"]
 
 
 def test_a_write_in_progress_is_not_litter(tmp_path: Path) -> None:

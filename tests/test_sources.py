@@ -72,7 +72,7 @@ def test_folder_with_junk_reads_every_good_page_and_lists_the_rest(inbox: Path) 
                        "f_bomb.png": "too_large", "g_broken.pdf": "broken_pdf"}
     assert all(u.fix for u in scan.unreadable)
     bomb = next(u for u in scan.unreadable if u.reason == "too_large")
-    assert "400,000,000 pixels" in bomb.fix and "max_pixels" in bomb.fix
+    assert "400,000,000 pixels" in bomb.fix and "max_image_pixels" in bomb.fix
     assert [p.name for p in scan.other_files] == [".DS_Store", "notes.txt", "sub"]
 
     text = scan.describe()

@@ -12,9 +12,9 @@ from pathlib import Path
 from inkwell.formats import xmlpages
 from inkwell.formats.base import ReadLog
 from inkwell.formats.resolve import Resolver
-from inkwell.formats.xmlpages import Points, children, declared_size, descendants, local, parse_points
+from inkwell.formats.xmlpages import PageLines, Points, children, declared_size, descendants, local, parse_points
 
-__all__ = ["NAME", "default_root", "read", "sniff", "sources"]
+__all__ = ["NAME", "default_root", "pages", "read", "sniff", "sources"]
 
 NAME = "alto"
 
@@ -53,14 +53,23 @@ def _line_text(tl: ET.Element) -> str:
     return "".join(parts)
 
 
-def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
-    """Cut every TextLine of the file's page into ``log``."""
+def pages(path: Path) -> list[PageLines]:
+    """The file's page: its image name, declared size, and every TextLine's polygon, text and baseline.
+
+    Raises:
+        DataFormatError: The file does not parse, or is not ALTO.
+    """
     root = xmlpages.parse_root(path, NAME)
     fname = next((e.text or "" for e in descendants(root, "fileName")), "")
     page_el = next(descendants(root, "Page"), None)
     declared = None if page_el is None else declared_size(page_el.get("WIDTH"), page_el.get("HEIGHT"))
     lines = [(_line_points(tl), _line_text(tl), _line_baseline(tl)) for tl in descendants(root, "TextLine")]
-    xmlpages.read_pages(path, [(fname.strip(), declared, lines)], resolver, log)
+    return [(fname.strip(), declared, lines)]
+
+
+def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
+    """Cut every TextLine of the file's page into ``log``."""
+    xmlpages.read_pages(path, pages(path), resolver, log)
 
 
 def sniff(path: Path) -> bool:

@@ -67,8 +67,8 @@ FIXES = {
                           "leading outside it), or pass the correct images_root."),
     "corrupt_image": "Re-export or re-save the image; the file is empty, truncated or not an image PIL can decode.",
     "too_small": "Crop the line less tightly (keep a margin around the writing) or drop the row.",
-    "too_large": ("Downscale or split the image; larger images are refused unread (a guard against "
-                  "decompression bombs)."),
+    "too_large": ("Raise max_image_pixels (01_data) above the image's size if the scan is real; larger images "
+                  "are refused unread, a guard against decompression bombs. Otherwise downscale or split it."),
     "empty_text": "Type the transcription for this line, or remove the row.",
     "control_characters": "Remove tabs, line breaks and other invisible control characters from the transcription.",
     "aspect_ratio": "Check that the image is a single text line and not a sliver, or raise max_aspect_ratio.",

@@ -17,7 +17,7 @@ from inkwell.formats.resolve import Resolver
 from inkwell.formats.xmlpages import (PageLines, Points, children, declared_size, descendants, page_folder_root,
                                       parse_points, parse_root, read_pages, root_kind, sources_of_kind)
 
-__all__ = ["NAME", "NAMESPACE_2019", "baseline_of", "default_root", "read", "sniff", "sources", "write"]
+__all__ = ["NAME", "NAMESPACE_2019", "baseline_of", "default_root", "pages", "read", "sniff", "sources", "write"]
 
 NAME = "page_xml"
 #: The namespace of the PAGE-XML schema :func:`write` follows.
@@ -72,15 +72,24 @@ def _line_text(tl: ET.Element) -> str:
     return text
 
 
-def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
-    """Cut every TextLine of every Page into ``log``."""
+def pages(path: Path) -> list[PageLines]:
+    """Every Page of the file: its image name, declared size, and every TextLine's polygon, text and baseline.
+
+    Raises:
+        DataFormatError: The file does not parse, or is not PAGE-XML.
+    """
     root = parse_root(path, NAME)
-    pages: list[PageLines] = []
+    found: list[PageLines] = []
     for page_el in descendants(root, "Page"):
         declared = declared_size(page_el.get("imageWidth"), page_el.get("imageHeight"))
         lines = [(_line_points(tl), _line_text(tl), _line_baseline(tl)) for tl in descendants(page_el, "TextLine")]
-        pages.append((page_el.get("imageFilename", ""), declared, lines))
-    read_pages(path, pages, resolver, log)
+        found.append((page_el.get("imageFilename", ""), declared, lines))
+    return found
+
+
+def read(path: Path, resolver: Resolver, log: ReadLog) -> None:
+    """Cut every TextLine of every Page into ``log``."""
+    read_pages(path, pages(path), resolver, log)
 
 
 def _clamped(points: Sequence[tuple[float, float]], size: tuple[int, int]) -> list[tuple[int, int]]:
