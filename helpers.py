@@ -8,7 +8,8 @@
 * ``03_evaluate``: decode a split with the base model and adapters, score with CER/WER,
   show diffs, plots and an inspector (:func:`predict_systems`, :func:`evaluate_systems`);
   a classic-OCR baseline reads the same lines (:func:`read_baseline`).
-* ``04_demo``: read line images, pages and PDFs with an adapter (:func:`scan_inputs`, :func:`read_scan`).
+* ``04_demo``: read line images, pages and PDFs with an adapter (:func:`scan_inputs`, :func:`read_scan`),
+  correct the readings and save them as training lines (:func:`make_corrector`).
 
 The logic lives in ``inkwell/``, one module per concern (see README.md, "Architecture").
 This file only re-exports; it defines nothing.
@@ -16,6 +17,7 @@ This file only re-exports; it defines nothing.
 
 from inkwell.baselines import read_baseline
 from inkwell.cli import describe_parameters, notebook_parameters, parse_overrides
+from inkwell.corrector import make_corrector
 from inkwell.curve import curve_for_notebook, learning_curve_like, run_learning_curve
 from inkwell.data import describe_report, load_processed, prepare_dataset
 from inkwell.decode import predict_lines
@@ -28,14 +30,13 @@ from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
 from inkwell.pages import detect_lines, synthetic_page
 from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.preflight import preflight
-from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_length,
-                           plot_char_frequencies, plot_learning_curve, sample_grid)
+from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_confidence,
+                           plot_cer_vs_length, plot_char_frequencies, plot_learning_curve, sample_grid)
 from inkwell.prompt import ImageLimits
 from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, model_view_html,
                             rejected_summary_html, rejected_thumbnails_html, render_page_readings_html,
                             render_samples_html)
-from inkwell.runs import (base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir,
-                          pick_run)
+from inkwell.runs import base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir, pick_run
 from inkwell.sources import SourcePage, scan_inputs
 from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
 from inkwell.tiny import build_tiny_model
@@ -43,8 +44,8 @@ from inkwell.view import model_view, model_views, token_report
 from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
 from inkwell.train import TrainSettings, describe_training, train_adapter
 from inkwell.widgets import make_inspector, make_upload_reader
-from inkwell.workflow import (dataset_info, ensure_demo_data, evaluation_context, literal_parameters,
-                              new_evaluation_dir, predict_systems, quick_validation,
+from inkwell.workflow import (confidences_of, dataset_info, ensure_demo_data, evaluation_context,
+                              literal_parameters, new_evaluation_dir, predict_systems, quick_validation,
                               take_lines, texts_of)
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     # 03_evaluate
     "base_model_of",
     "bootstrap_html",
+    "confidences_of",
     "check_evaluate_parameters",
     "confusion_html",
     "comparison_html",
@@ -112,6 +114,7 @@ __all__ = [
     "make_inspector",
     "new_evaluation_dir",
     "plot_cer_distribution",
+    "plot_cer_vs_confidence",
     "plot_cer_vs_length",
     "predict_lines",
     "predict_systems",
@@ -133,6 +136,7 @@ __all__ = [
     "Reader",
     "SourcePage",
     "detect_lines",
+    "make_corrector",
     "make_upload_reader",
     "read_pages",
     "read_scan",

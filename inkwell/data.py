@@ -26,6 +26,7 @@ from pathlib import Path
 import datasets
 from PIL import Image, ImageOps
 
+from inkwell.corrections import NO_LABELS_YET, corrections_notes
 from inkwell.csvsafe import neutralise_row
 from inkwell.families import strictest_aspect_ratio
 from inkwell.formats import DataFormatError, RawRow, Rejection, read_rows
@@ -342,8 +343,14 @@ def prepare_dataset(source: str | Path, images_root: str | Path | None = None, d
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists. Pick another dataset_name or set overwrite=True.")
     max_aspect = max_aspect_ratio if max_aspect_ratio > 0 else strictest_aspect_ratio()
+    if not str(source).strip():
+        raise ValueError(f"source is empty: set it to your annotation file or folder. {NO_LABELS_YET}")
+    if not project_path(source).exists():
+        raise FileNotFoundError(f"source = {str(source)!r}: {project_path(source)} does not exist; check the `source` "
+                                f"parameter. {NO_LABELS_YET}")
 
     read = read_rows(source, images_root, format, max_image_pixels, paddle_difficult=paddle_difficult)
+    read.notes[:0] = corrections_notes(source)  # corrected readings: lines checked, and those kept for later
     rows = read.rows
     src_name = Path(source).name
     n_rows = len(rows) + len(read.rejected)

@@ -22,7 +22,8 @@ from inkwell.prompt import ImageLimits, prepare_image, prompt_text
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import torch
 
-__all__ = ["Prediction", "RepetitionStopper", "has_repetition_loop", "max_new_tokens_for", "predict_lines"]
+__all__ = ["AnswerScores", "Prediction", "RepetitionStopper", "has_repetition_loop", "line_confidence",
+           "max_new_tokens_for", "predict_lines"]
 
 
 def max_new_tokens_for(processor: Any, texts: Iterable[str], headroom: float = 1.5, extra: int = 8) -> int:
@@ -47,11 +48,60 @@ class Prediction:
         text: The decoded text, special tokens removed.
         stopped_by_guard: True when the repetition guard cut decoding short.
         hit_limit: True when decoding reached ``max_new_tokens`` without ending.
+        confidence: How sure decoding was of the whole answer, 0 to 1: the geometric mean of the
+            probabilities of the tokens it chose, the end token included (:func:`line_confidence`);
+            None when the reader gives no scores (a classic-OCR baseline, vLLM).
+        lowest: The probability of the least sure token chosen (None likewise): one doubtful
+            character in an otherwise sure line shows here, not in ``confidence``.
     """
 
     text: str
     stopped_by_guard: bool = False
     hit_limit: bool = False
+    confidence: float | None = None
+    lowest: float | None = None
+
+
+def line_confidence(log_probs: Sequence[float]) -> tuple[float | None, float | None]:
+    """``(confidence, lowest)`` of one answer from the log-probabilities of its chosen tokens.
+
+    ``confidence`` is ``exp(mean(log_probs))``, the geometric mean token probability (a long line is
+    not less sure for its length alone); ``lowest`` is ``exp(min(log_probs))``. Both lie in [0, 1];
+    an answer without tokens has neither (``(None, None)``).
+    """
+    if not log_probs:
+        return None, None
+    mean = sum(log_probs) / len(log_probs)
+    return min(1.0, math.exp(mean)), min(1.0, math.exp(min(log_probs)))
+
+
+class AnswerScores:
+    """A logits processor that records, at every decoding step, the log-probability of the token greedy decoding picks.
+
+    Greedy decoding takes the highest of the scores it is given; this processor sits after the
+    model's own processors (a repetition penalty from its generation config, for instance), so the
+    picked token's log-probability is ``max(scores) - logsumexp(scores)``: a maximum and a
+    log-sum-exp over the vocabulary per step, nothing kept but one number per row and step (no
+    ``output_scores``, whose full score tensors would take gigabytes on a large vocabulary).
+    It returns the scores unchanged.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[Any] = []
+
+    def __call__(self, input_ids: "torch.LongTensor", scores: "torch.FloatTensor") -> "torch.FloatTensor":
+        """Record this step's picked log-probability per row; return ``scores`` as they are."""
+        scores32 = scores.float()
+        self.steps.append(scores32.max(dim=-1).values - scores32.logsumexp(dim=-1))
+        return scores
+
+    def rows(self) -> list[list[float]]:
+        """Per row of the batch, the picked tokens' log-probabilities, one per step."""
+        import torch  # heavy: loaded on use
+
+        if not self.steps:
+            return []
+        return torch.stack(self.steps, dim=1).cpu().tolist()
 
 
 
@@ -65,6 +115,7 @@ def predict_lines(
     repetition_guard: bool = True,
     progress: bool = True,
     desc: str = "decoding",
+    confidence: bool = True,
 ) -> list[Prediction]:
     """Transcribe line images with greedy decoding, in batches.
 
@@ -83,6 +134,8 @@ def predict_lines(
         repetition_guard: Stop a line early when it loops on a repeated unit.
         progress: Show a progress bar.
         desc: The bar's name, e.g. ``"decoding base"`` or ``"decoding <run name>"`` when several systems run.
+        confidence: Record each line's :attr:`Prediction.confidence` and :attr:`Prediction.lowest`
+            (``scripts/bench_generate.py`` measures what it costs); False leaves them None.
 
     Returns:
         One :class:`Prediction` per image, in order.
@@ -110,6 +163,7 @@ def predict_lines(
             enc = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in enc.items()}
             width = enc["input_ids"].shape[1]
             criteria = _repetition_criteria(tok, width) if repetition_guard else None
+            scored = AnswerScores() if confidence else None
             with torch.inference_mode():
                 out = model.generate(
                     **enc,
@@ -119,8 +173,10 @@ def predict_lines(
                     eos_token_id=eos,
                     pad_token_id=tok.pad_token_id,
                     stopping_criteria=criteria,
+                    logits_processor=_processor_list(scored) if scored else None,
                 )
-            for row in out[:, width:].tolist():
+            step_scores = scored.rows() if scored else []
+            for k, row in enumerate(out[:, width:].tolist()):
                 ended = eos in row
                 if ended:
                     row = row[: row.index(eos)]
@@ -129,7 +185,10 @@ def predict_lines(
                 text = tok.decode(row, skip_special_tokens=True)
                 looped = (not ended) and repetition_guard and has_repetition_loop(text)
                 hit_limit = not ended and len(row) >= max_new_tokens
-                results.append(Prediction(text, stopped_by_guard=looped, hit_limit=hit_limit))
+                answered = len(row) + ended  # the end token counts: ending there is part of the answer
+                sure, lowest = line_confidence(step_scores[k][:answered] if step_scores else [])
+                results.append(Prediction(text, stopped_by_guard=looped, hit_limit=hit_limit,
+                                          confidence=sure, lowest=lowest))
             bar.update(len(chunk))
     finally:
         bar.close()  # an interrupted run leaves "stopped at n/N lines"
@@ -222,3 +281,10 @@ def _repetition_criteria(tokenizer: Any, prompt_length: int) -> Any:
 
     stopper = RepetitionStopper(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), prompt_length)
     return StoppingCriteriaList([stopper])
+
+
+def _processor_list(scored: AnswerScores) -> Any:
+    """A logits-processor list holding the answer scores' recorder (after the model's own processors)."""
+    from transformers import LogitsProcessorList  # heavy: loaded on use
+
+    return LogitsProcessorList([scored])

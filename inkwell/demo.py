@@ -77,12 +77,14 @@ class DemoReading:
         pages: One :class:`PageResult` per input page, in input order.
         detect_seconds: Time spent finding lines on pages.
         read_seconds: Time spent decoding all lines.
+        folder: The readings folder they were saved to (:func:`read_scan`), or None when not saved.
     """
 
     mode: str
     pages: list[PageResult]
     detect_seconds: float = 0.0
     read_seconds: float = 0.0
+    folder: Path | None = None
 
     @property
     def lines(self) -> list[LineReading]:
@@ -194,7 +196,8 @@ def read_pages_with(
     for result, found, preds in zip(results, boxes, per_page):
         result.lines = [
             LineReading(source=result.page.name, file=result.page.file, page=result.page.page, line=i,
-                        polygon=list(box.polygon), text=p.text, flags=flags_of(p))
+                        polygon=list(box.polygon), text=p.text, flags=flags_of(p), confidence=p.confidence,
+                        lowest=p.lowest)
             for i, (box, p) in enumerate(zip(found, preds), start=1)
         ]
     return DemoReading(mode, results, detect_seconds, time.perf_counter() - started)
@@ -212,10 +215,11 @@ def read_scan(
     """Read every page of a scan and write the readings into a new folder.
 
     Returns:
-        The :class:`DemoReading` and what :func:`~inkwell.readings.save_readings` wrote
+        The :class:`DemoReading` (its ``folder`` set) and what :func:`~inkwell.readings.save_readings` wrote
         (under :func:`~inkwell.readings.readings_folder`: ``adapters/<run>/readings/<time>/``
         unless ``output_dir`` names another folder; never an existing one).
     """
     reading = read_pages(reader, scan.pages, mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens)
     saved = save_readings(scan.pages, reading.lines, readings_folder(reader.run, str(output_dir)))
+    reading.folder = saved.folder
     return reading, saved

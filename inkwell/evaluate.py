@@ -397,6 +397,7 @@ class Evaluation:
             (a before b in input order; diff is ``CER(b) - CER(a)``).
         seed: Bootstrap seed.
         n_resamples: Bootstrap resamples.
+        confidences: System name -> each line's decoding confidence (0 to 1, or None), in line order.
     """
 
     ids: list[str]
@@ -406,6 +407,7 @@ class Evaluation:
     bootstrap: list[BootstrapResult] = field(default_factory=list)
     seed: int = 0
     n_resamples: int = 1000
+    confidences: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
     def systems(self) -> list[str]:
@@ -424,13 +426,14 @@ class Evaluation:
         return pd.DataFrame(rows, columns=cols)
 
     def predictions_frame(self) -> pd.DataFrame:
-        """Long table with columns id, system, reference, prediction, cer."""
+        """Long table with columns id, system, reference, prediction, cer, confidence (empty where none)."""
         rows = [
-            {"id": s.id, "system": name, "reference": s.reference, "prediction": s.prediction, "cer": s.cer}
+            {"id": s.id, "system": name, "reference": s.reference, "prediction": s.prediction, "cer": s.cer,
+             "confidence": self.confidences.get(name, [None] * len(line_scores))[k]}
             for name, line_scores in self.scores.items()
-            for s in line_scores
+            for k, s in enumerate(line_scores)
         ]
-        return pd.DataFrame(rows, columns=["id", "system", "reference", "prediction", "cer"])
+        return pd.DataFrame(rows, columns=["id", "system", "reference", "prediction", "cer", "confidence"])
 
     def by_id(self) -> dict[str, dict[str, LineScore]]:
         """System name -> line id -> that line's score."""
@@ -486,6 +489,7 @@ def evaluate_systems(
     predictions_by_system: Mapping[str, Sequence[Any]],
     n_resamples: int = 1000,
     seed: int = 0,
+    confidences: Mapping[str, Sequence[float | None]] | None = None,
 ) -> Evaluation:
     """Score every system on the same lines and compares each pair.
 
@@ -496,6 +500,7 @@ def evaluate_systems(
             Put the baseline first: pair differences read later minus earlier.
         n_resamples: Bootstrap resamples per pair.
         seed: Bootstrap seed (the same for every pair).
+        confidences: System name -> line confidences aligned with ``ids`` (systems left out have none).
 
     Returns:
         An :class:`Evaluation`.
@@ -522,6 +527,7 @@ def evaluate_systems(
         bootstrap=pairs,
         seed=seed,
         n_resamples=n_resamples,
+        confidences={str(k): list(v) for k, v in (confidences or {}).items()},
     )
 
 
@@ -541,7 +547,7 @@ def _json_safe(value: Any) -> Any:
 def save_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, extra: dict | None = None) -> dict[str, Path]:
     """Write ``predictions.csv`` and ``metrics.json`` into ``out_dir``.
 
-    ``predictions.csv`` has columns id, system, reference, prediction, cer; a text
+    ``predictions.csv`` has columns id, system, reference, prediction, cer, confidence; a text
     cell that a spreadsheet would run as a formula gets a leading ``'`` (see
     :mod:`inkwell.csvsafe`); :func:`read_predictions` gives the texts back exactly.
     ``metrics.json`` holds ``n_lines``, ``systems`` (per-system metrics),
@@ -591,7 +597,7 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         path: The file, or the evaluation folder that holds it.
 
     Returns:
-        Columns id, system, reference, prediction (text; an empty prediction is ``""``) and cer.
+        Columns id, system, reference, prediction (text; empty is ``""``), cer, confidence (NaN: none).
     """
     file = Path(path)
     if file.is_dir():

@@ -22,6 +22,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pandas as pd
 from IPython import get_ipython
 from IPython.display import display
 from matplotlib import font_manager
@@ -32,8 +33,8 @@ from PIL import Image
 from inkwell.data import char_frequencies, splits_of
 from inkwell.evaluate import RUNAWAY_CER, Evaluation
 
-__all__ = ["LiveLossPlot", "data_histograms", "plot_cer_distribution", "plot_cer_vs_length", "plot_char_frequencies",
-           "plot_learning_curve", "plot_loss", "sample_grid", "text_fonts"]
+__all__ = ["LiveLossPlot", "data_histograms", "errors_in_least_sure", "plot_cer_distribution", "plot_cer_vs_confidence",
+           "plot_cer_vs_length", "plot_char_frequencies", "plot_learning_curve", "plot_loss", "sample_grid", "text_fonts"]
 
 # Colour-blind friendly palette (Okabe-Ito), used by the plots.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -249,6 +250,80 @@ def plot_cer_distribution(evaluation: Evaluation, clip: float = 1.5, focus: str 
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel(f"line CER (clipped at {clip:.0%}; diamond = corpus CER)")
     ax.set_title("Line CER per system" + (f" (focus: {focus})" if focus else ""), parse_math=False)
+    return fig
+
+
+def errors_in_least_sure(evaluation: Evaluation, system: str, share: float = 0.2) -> float | None:
+    """The share of a system's character errors found in its least sure lines (the lowest ``share`` by confidence).
+
+    With confidences that know nothing, the least sure 20% of lines hold about 20% of the errors;
+    the more, the better confidence points a person correcting readings at the errors.
+
+    Returns:
+        A fraction from 0 to 1, or None when the system has no confidences or made no error.
+    """
+    sure = evaluation.confidences.get(system)
+    scores = evaluation.scores[system]
+    if not sure or any(c is None for c in sure):
+        return None
+    edits = np.array([s.edits for s in scores], dtype=float)
+    if edits.sum() == 0:
+        return None
+    order = np.argsort(np.array(sure, dtype=float), kind="stable")
+    take = max(1, round(share * len(order)))
+    return float(edits[order[:take]].sum() / edits.sum())
+
+
+def plot_cer_vs_confidence(evaluation: Evaluation, focus: str = "", clip: float = 1.5) -> Figure:
+    """Line CER against decoding confidence for one system: does low confidence find the errors?
+
+    One marker per line; a line joins the corpus CER of confidence bins (quantiles). The title says
+    which share of the errors the least sure fifth of the lines holds (:func:`errors_in_least_sure`)
+    and the rank correlation of confidence with line CER (negative: less sure lines are worse).
+
+    Args:
+        evaluation: Result of :func:`~inkwell.evaluate.evaluate_systems` with ``confidences``.
+        focus: The system shown (default: the last system).
+        clip: Upper display limit for line CER.
+
+    Returns:
+        A matplotlib Figure (not registered with pyplot); it says so when the system has no confidences.
+    """
+    name = focus or evaluation.systems[-1]
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    sure = evaluation.confidences.get(name)
+    if not sure or any(c is None for c in sure):
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{name} gives no confidence for its lines (a classic-OCR baseline, or an evaluation\n"
+                "made without confidences): nothing to plot.", ha="center", va="center", parse_math=False)
+        return fig
+    scores = evaluation.scores[name]
+    conf = np.array(sure, dtype=float)
+    length = np.array([max(1, s.ref_chars) for s in scores], dtype=float)
+    edits = np.array([s.edits for s in scores], dtype=float)
+    cer = edits / length
+    ax.scatter(conf, np.clip(cer, 0, clip), s=16, alpha=0.6, color=_PALETTE[0], marker=_MARKERS[0],
+               label=f"{name}: one line", zorder=3)
+    edges = np.unique(np.quantile(conf, np.linspace(0, 1, 7)))
+    if len(edges) >= 2:
+        which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, len(edges) - 2)
+        bins = [which == b for b in range(len(edges) - 1) if (which == b).any()]
+        ax.plot([conf[b].mean() for b in bins], [min(edits[b].sum() / length[b].sum(), clip) for b in bins],
+                color=_PALETTE[1], linewidth=2.5, label="corpus CER per confidence bin", zorder=4)
+    ax.axhline(RUNAWAY_CER, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(0, clip * 1.03)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("confidence (geometric mean token probability)")
+    ax.set_ylabel(f"line CER (clipped at {clip:.0%})")
+    found = errors_in_least_sure(evaluation, name)
+    rho = (float(pd.Series(conf).rank().corr(pd.Series(cer).rank()))  # Spearman: Pearson on (tied) ranks
+           if len(conf) > 2 and conf.std() > 0 and cer.std() > 0 else float("nan"))
+    said = (f"least sure 20% of lines hold {found:.0%} of the errors" if found is not None else "no errors")
+    ax.set_title(f"CER vs confidence, {name}: {said}; rank correlation {rho:+.2f}", parse_math=False)
+    ax.legend(fontsize=8)
     return fig
 
 

@@ -36,8 +36,10 @@ __all__ = [
 #: The table of every line read, in the folder :func:`save_readings` writes.
 CSV_NAME = "readings.csv"
 #: Its columns: the input file, page and line, the line's polygon as ``"x,y x,y ..."``, the text,
-#: warnings about the reading (``"; "``-joined), and the page's name (its ``.txt``/``.xml``/``.png`` files).
-CSV_COLUMNS = ("file", "page", "line", "box", "text", "flags", "name")
+#: warnings about the reading (``"; "``-joined), the page's name (its ``.txt``/``.xml``/``.png`` files),
+#: and the reading's confidence and lowest token probability, 0 to 1 (empty when the reader gave none;
+#: see :class:`~inkwell.decode.Prediction`).
+CSV_COLUMNS = ("file", "page", "line", "box", "text", "flags", "name", "confidence", "lowest")
 
 
 @dataclass
@@ -52,6 +54,8 @@ class LineReading:
         polygon: The line in page pixels (4 or more points); the whole image for a line image.
         text: What was read.
         flags: ``""`` or warnings, ``"; "``-joined (e.g. ``"repetition_loop; length_limit"``).
+        confidence: How sure the reader was, 0 to 1 (:attr:`~inkwell.decode.Prediction.confidence`), or None.
+        lowest: The least sure token's probability (:attr:`~inkwell.decode.Prediction.lowest`), or None.
     """
 
     source: str
@@ -61,12 +65,16 @@ class LineReading:
     polygon: list[tuple[int, int]]
     text: str
     flags: str = ""
+    confidence: float | None = None
+    lowest: float | None = None
 
     @classmethod
-    def whole(cls, page: SourcePage, text: str, flags: str = "", line: int = 1) -> LineReading:
+    def whole(cls, page: SourcePage, text: str, flags: str = "", line: int = 1,
+              confidence: float | None = None) -> LineReading:
         """The reading of an image that is one line: its polygon is the whole image."""
         w, h = page.image.size
-        return cls(page.name, Path(page.file), page.page, line, [(0, 0), (w, 0), (w, h), (0, h)], text, flags)
+        return cls(page.name, Path(page.file), page.page, line, [(0, 0), (w, 0), (w, h), (0, h)], text, flags,
+                   confidence)
 
 
 @dataclass
@@ -111,6 +119,11 @@ def readings_folder(run: Path | None, output_dir: str = "") -> Path:
         return unique_path(target.parent, target.name)
     root = project_path(run) if run is not None else project_path("adapters") / "base-model"
     return unique_path(root / "readings", dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+
+
+def _rounded(value: float | None) -> float | None:
+    """A confidence as written (4 decimals), or None."""
+    return None if value is None else round(float(value), 4)
 
 
 def _box_text(polygon: Sequence[tuple[float, float]]) -> str:
@@ -173,8 +186,8 @@ def save_readings(pages: Sequence[SourcePage], lines: Sequence[LineReading],
     created = dt.datetime.now(dt.timezone.utc)
     rows = []
     for page in pages:
-        rows += [(str(r.file), r.page, r.line, _box_text(r.polygon), r.text, r.flags, page.name)
-                 for r in by_page[page.name]]
+        rows += [(str(r.file), r.page, r.line, _box_text(r.polygon), r.text, r.flags, page.name,
+                  _rounded(r.confidence), _rounded(r.lowest)) for r in by_page[page.name]]
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(target) as tmp:
         write_frame(pd.DataFrame(rows, columns=list(CSV_COLUMNS)), tmp / CSV_NAME)
@@ -183,7 +196,8 @@ def save_readings(pages: Sequence[SourcePage], lines: Sequence[LineReading],
             (tmp / f"{page.name}.txt").write_text("".join(_one_line(r.text) + "\n" for r in group), encoding="utf-8")
             (tmp / f"{page.name}.png").write_bytes(png_bytes(page.image))
             page_xml.write(f"{page.name}.png", page.image.size, [(r.polygon, r.text) for r in group],
-                           tmp / f"{page.name}.xml", created=created)
+                           tmp / f"{page.name}.xml", created=created,
+                           confidences=[_rounded(r.confidence) for r in group])
     return SavedReadings(folder=target, csv=target / CSV_NAME,
                          txt=[target / f"{p.name}.txt" for p in pages],
                          xml=[target / f"{p.name}.xml" for p in pages],

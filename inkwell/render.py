@@ -30,6 +30,7 @@ __all__ = [
     "LEGEND_HTML",
     "bootstrap_html",
     "confusion_html",
+    "confidence_html",
     "flags_legend_html",
     "comparison_html",
     "format_cer",
@@ -385,11 +386,20 @@ def _flag_html(flags: str) -> str:
     return (' <b style="color:#b35900">' + html.escape(" ".join(marks)) + "</b>") if marks else ""
 
 
+def confidence_html(confidence: float | None) -> str:
+    """A reading's confidence as a small, muted percentage beside its text ("" when the reader gave none)."""
+    if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):
+        return ""
+    return (' <small style="opacity:0.65" title="confidence: how sure decoding was of this line (geometric mean '
+            f'of its token probabilities)">{"&lt;1" if confidence < 0.005 else f"{100 * float(confidence):.0f}"}%</small>')
+
+
 def flags_legend_html() -> str:
-    """The visible legend of the reading flags."""
+    """The visible legend of the reading flags and of the confidence shown beside each line."""
     items = "; ".join(f"<b style='color:#b35900'>{html.escape(label)}</b> = {html.escape(words)}"
                       for label, words in FLAG_LABELS.values())
-    return f'<p style="margin:0.3em 0">{items}. Check flagged lines by eye.</p>'
+    return (f'<p style="margin:0.3em 0">{items}. Check flagged lines by eye. The small percentage after a line is '
+            "its confidence (how sure decoding was); correct the least sure lines first.</p>")
 
 
 def scan_problems_html(scan: InputScan) -> str:
@@ -426,10 +436,12 @@ def render_page_readings_html(reading: DemoReading, scan: InputScan | None = Non
         for result in lines:
             text = result.lines[0].text if result.lines else ""
             flags = result.lines[0].flags if result.lines else ""
+            sure = confidence_html(result.lines[0].confidence) if result.lines else ""
             uri = image_to_data_uri(result.page.image, max_width=max_width)
             rows.append(f"<tr><td style='{_CELL}'><img src='{uri}' style='max-width:{max_width}px'><br>"
                         f"<small>{e(result.page.name)}</small></td>"
-                        f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{e(text)}{_flag_html(flags)}</td>"
+                        f"<td style='{_CELL};font-family:monospace;font-size:1.1em'>{e(text)}{_flag_html(flags)}"
+                        f"{sure}</td>"
                         "</tr>")
         head = f'<tr><th style="{_CELL}">image</th><th style="{_CELL}">recognised text</th></tr>'
         parts.append('<table class="iw-table" style="border-collapse:collapse">' + head + "".join(rows) + "</table>")
@@ -438,7 +450,8 @@ def render_page_readings_html(reading: DemoReading, scan: InputScan | None = Non
         title = f"{page.file.name}" + (f", page {page.page}" if page.file.suffix.lower() == ".pdf" else "")
         drawn = draw_boxes(page.image, [line.polygon for line in result.lines],
                            [str(line.line) for line in result.lines], max_width=max_width)
-        items = "".join(f"<li style='margin:0.1em 0'>{e(line.text)}{_flag_html(line.flags)}</li>"
+        items = "".join(f"<li style='margin:0.1em 0'>{e(line.text)}{_flag_html(line.flags)}"
+                        f"{confidence_html(line.confidence)}</li>"
                         for line in result.lines) or "<li><i>no text lines found</i></li>"
         parts.append(
             f"<div style='margin:0.8em 0'><b>{e(title)}</b>: {len(result.lines)} line(s) found"

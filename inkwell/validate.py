@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inkwell.baselines import baseline_names
+from inkwell.corrections import ORDERS
 from inkwell.data import processed_sets
 from inkwell.families import FAMILIES
 from inkwell.model import BACKENDS, model_family, unsloth_first
@@ -156,6 +157,11 @@ _DEMO_RULES = (
     _Rule("output_dir", lambda v: isinstance(v, str), 'a folder path, or "" for adapters/<run>/readings/<time>/'),
     _Rule("adapter", lambda v: isinstance(v, str), 'a run name, "" (the run with the best validation CER) or "none"'),
     _Rule("model_name", lambda v: isinstance(v, str), 'a hub id, a model folder, or "" (the adapter\'s base)'),
+    _Rule("order", lambda v: v in ORDERS, "one of " + ", ".join(repr(o) for o in ORDERS)),
+    _Rule("corrections_name", lambda v: isinstance(v, str) and bool(v) and "/" not in v and "\\" not in v
+          and not v.startswith("."), 'a plain folder name for data/raw/<name>/, e.g. "my-hand"'),
+    _Rule("readings_to_correct", lambda v: isinstance(v, str),
+          'a readings folder 04_demo wrote, or "" for the readings just made'),
 )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "quick_validation",
     "take_lines",
     "texts_of",
+    "confidences_of",
 ]
 
 
@@ -223,6 +224,11 @@ def predict_systems(
 def texts_of(predictions: dict[str, list[Prediction]]) -> dict[str, list[str]]:
     """Just the decoded texts, per system."""
     return {k: [p.text for p in v] for k, v in predictions.items()}
+
+
+def confidences_of(predictions: dict[str, list[Prediction]]) -> dict[str, list[float | None]]:
+    """Each line's decoding confidence, per system (None for a reader that gives none)."""
+    return {k: [p.confidence for p in v] for k, v in predictions.items()}
 
 
 def new_evaluation_dir(dataset_name: str, split: str, root: str | os.PathLike[str] = "adapters/evaluations") -> Path:

@@ -20,11 +20,11 @@ LAYERS = {
     "paths": 0, "distributed": 0, "families": 0, "images": 0, "published": 0, "csvsafe": 0, "progress": 0, "quiet": 0,
     "formats": 1, "data": 1, "synth": 1, "tiny_recipes": 1, "tiny": 1, "model": 1, "prompt": 1, "monitor": 1, "train": 1, "decode": 1,
     "evaluate": 1, "align": 1, "runs": 1, "preflight": 1, "validate": 1, "baselines": 1, "sources": 1, "readings": 1,
-    "splits": 1, "bulk": 1, "export": 1, "quantization": 1, "unsloth_backend": 1,
+    "splits": 1, "bulk": 1, "export": 1, "quantization": 1, "unsloth_backend": 1, "corrections": 1,
     "stack": 0,
     "layout": 0, "pages": 1, "linescore": 1,
     "view": 1,
-    "render": 2, "plots": 2, "curve": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2,
+    "render": 2, "plots": 2, "curve": 2, "widgets": 2, "workflow": 2, "demo": 2, "cli": 2, "corrector": 2,
 }
 #: Libraries that may be imported inside a function: heavy ones, and unsloth, which fails without a GPU.
 #: rapidocr and onnxruntime: the classic-OCR baseline's optional engine (inkwell.baselines).

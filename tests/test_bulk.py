@@ -194,7 +194,7 @@ def test_a_split_is_scored_into_predictions_like_03_evaluate(monkeypatch: pytest
     assert {r["multi_modal_data"]["image"].height for r in seen["requests"]} <= {28, 56}  # the run's limits
     folder = next(p for p in (home / "adapters" / "evaluations").glob("bulk-tiny-test-*") if p.is_dir())
     predictions = helpers.read_predictions(folder)
-    assert list(predictions.columns) == ["id", "system", "reference", "prediction", "cer"]
+    assert list(predictions.columns) == ["id", "system", "reference", "prediction", "cer", "confidence"]
     assert set(predictions["system"]) == {"bulk-run"} and len(predictions) == len(test_lines)
     assert list(predictions["reference"]) == list(test_lines["text"])
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))

@@ -1,9 +1,11 @@
-"""Tests for inkwell.decode: the repetition-loop check and the stopping criterion built on it."""
+"""Tests for inkwell.decode: the repetition-loop check and the stopping criterion built on it, and line confidence."""
+
+import math
 
 import pytest
 import torch
 
-from inkwell.decode import RepetitionStopper, has_repetition_loop
+from inkwell.decode import AnswerScores, RepetitionStopper, has_repetition_loop, line_confidence
 
 # ---------------------------------------------------------------------------
 # Generation guard
@@ -58,3 +60,24 @@ def test_repetition_stopper_on_fake_decode():
     assert transformers.StoppingCriteriaList([stop])(rows, None).tolist() == [True, False, False]
     looped_prompt = torch.tensor([prompt + [4, 5]])
     assert RepetitionStopper(decode, prompt_length=12)(looped_prompt, None).tolist() == [False]
+
+
+@pytest.mark.parametrize("log_probs, expected", [
+    ([], (None, None)),  # no answer tokens: no confidence
+    ([0.0, 0.0], (1.0, 1.0)),  # every token certain
+    ([math.log(0.5), math.log(0.125)], (pytest.approx(0.25), pytest.approx(0.125))),  # geometric mean 0.25, lowest 0.125
+    ([math.log(0.9)] * 9 + [math.log(0.001)], (pytest.approx(0.9 ** 0.9 * 0.001 ** 0.1), pytest.approx(0.001))),
+])
+def test_line_confidence(log_probs, expected):
+    assert line_confidence(log_probs) == expected
+
+
+def test_answer_scores_record_the_picked_tokens_probability_and_leave_scores_alone():
+    recorder = AnswerScores()
+    first = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    second = torch.tensor([[0.0, float("-inf"), 0.0], [5.0, 1.0, 1.0]])
+    assert recorder(None, first) is first and recorder(None, second) is second
+    rows = recorder.rows()
+    expected = [[torch.log_softmax(s[r], -1).max().item() for s in (first, second)] for r in range(2)]
+    assert [pytest.approx(row, rel=1e-5) for row in expected] == rows  # float32 on both sides
+    assert math.exp(rows[1][0]) == pytest.approx(1 / 3) and math.exp(rows[0][1]) == pytest.approx(0.5)

@@ -82,3 +82,36 @@ def test_flags_do_not_depend_on_the_batch(reader) -> None:
     together = predict_lines(reader.loaded, crops, batch_size=len(crops), max_new_tokens=24, progress=False)
     assert [(p.text, p.stopped_by_guard, p.hit_limit) for p in together] == \
         [(p.text, p.stopped_by_guard, p.hit_limit) for p in one]
+    assert all(0.0 <= p.confidence <= 1.0 and 0.0 <= p.lowest <= p.confidence for p in together)
+    assert [p.confidence for p in together] == pytest.approx([p.confidence for p in one], abs=1e-3)
+    plain = predict_lines(reader.loaded, crops[:4], batch_size=4, max_new_tokens=24, progress=False, confidence=False)
+    assert [p.text for p in plain] == [p.text for p in together[:4]] and {p.confidence for p in plain} == {None}
+
+
+def test_every_line_read_carries_its_confidence_to_the_csv_the_page_xml_and_the_corrector(reader, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from inkwell.corrections import image_digest
+    from inkwell.corrector import lines_of_folder, lines_of_reading
+    from inkwell.csvsafe import read_frame
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    page = synthetic_page(3, size=(900, 600), seed=5)
+    page.image.save(folder / "letter.png")
+    page.image.crop(page.boxes[1]).save(folder / "one-line.png")
+    reading, saved = read_scan(reader, scan_inputs(folder), output_dir=str(tmp_path / "out"))
+    assert reading.folder == saved.folder
+    sure = [ln.confidence for ln in reading.lines]
+    assert len(sure) == 4 and all(0.0 <= c <= 1.0 for c in sure)
+    table = read_frame(saved.csv, text_columns=["text", "name"])
+    assert table["confidence"].tolist() == pytest.approx(sure, abs=1e-4)
+    root = ET.parse(saved.folder / "letter.xml").getroot()
+    confs = [float(e.get("conf")) for e in root.iter() if e.tag.endswith("TextEquiv")]
+    assert confs == pytest.approx([ln.confidence for ln in reading.pages[0].lines], abs=1e-3)
+    assert "%</small>" in render_page_readings_html(reading)  # shown beside each line
+    # the corrector cuts the same line images from the reading and from its folder (a new kernel)
+    now, later = lines_of_reading(reading), lines_of_folder(saved.folder)
+    assert [ln.key for ln in now] == [ln.key for ln in later]
+    assert [image_digest(ln.image) for ln in now] == [image_digest(ln.image) for ln in later]
+    assert [ln.confidence for ln in later] == pytest.approx(sure, abs=1e-4)

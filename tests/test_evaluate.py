@@ -226,7 +226,7 @@ def test_evaluate_systems_table_and_pairs():
     assert t.loc[t.system == "tuned", "cer"].item() == pytest.approx(1 / 21)
     assert t.loc[t.system == "tuned", "exact_match"].item() == pytest.approx(2 / 3)
     pf = ev.predictions_frame()
-    assert list(pf.columns) == ["id", "system", "reference", "prediction", "cer"]
+    assert list(pf.columns) == ["id", "system", "reference", "prediction", "cer", "confidence"]
     assert len(pf) == 9
     assert isinstance(ev.metrics["base"], SystemMetrics)
     assert isinstance(ev.bootstrap[0], BootstrapResult)
@@ -238,7 +238,7 @@ def test_save_evaluation_writes_and_refuses_overwrite(tmp_path):
     out = tmp_path / "run1"
     paths = save_evaluation(ev, out, extra={"dataset": "mine", "split": "test", "adapter": tmp_path / "a"})
     pf = pd.read_csv(paths["predictions"])
-    assert list(pf.columns) == ["id", "system", "reference", "prediction", "cer"]
+    assert list(pf.columns) == ["id", "system", "reference", "prediction", "cer", "confidence"]
     assert "привет" in set(pf["reference"])
     meta = json.loads(paths["metrics"].read_text(encoding="utf-8"))
     assert set(meta["systems"]) == {"base", "tuned", "other"}
@@ -290,7 +290,8 @@ def test_predictions_and_comparison_never_hold_formulas(tmp_path):
     refs = ['=HYPERLINK("http://x")', "+1", "-", "@a", "'=x", "'plain", "-5 degrees"]
     preds = ["=1+1", "\tx", "\rx", "@a", "'=x", "plain", "-5"]
     ids = [f"l{i}" for i in range(len(refs))]
-    ev = evaluate_systems(ids, refs, {"=base": preds, "-tuned": refs}, n_resamples=20)
+    ev = evaluate_systems(ids, refs, {"=base": preds, "-tuned": refs}, n_resamples=20,
+                          confidences={"-tuned": [0.5] * len(refs)})
     paths = save_evaluation(ev, tmp_path / "e")
     raw = paths["predictions"].read_text(encoding="utf-8")
     assert '"\'=HYPERLINK(""http://x"")"' in raw and ",'+1," in raw and ",''plain," in raw and ",'-5 degrees," in raw
@@ -299,6 +300,7 @@ def test_predictions_and_comparison_never_hold_formulas(tmp_path):
     assert back["reference"].tolist() == refs * 2
     assert back["prediction"].tolist() == ["=1+1", "x", "x", "@a", "'=x", "plain", "-5", *refs]  # outer spaces stripped when scored
     assert back["system"].tolist() == ["=base"] * 7 + ["-tuned"] * 7 and back["cer"].dtype == float
+    assert back["confidence"].isna().tolist() == [True] * 7 + [False] * 7 and set(back["confidence"][7:]) == {0.5}
     table = tmp_path / "comparison.csv"
     update_comparison(ev, table, "=data", "test", base_model="@org/base", evaluation_name="-e")
     assert table.read_text(encoding="utf-8").splitlines()[1].startswith("'=data,test,'=base,'@org/base,7,")

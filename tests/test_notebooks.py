@@ -164,3 +164,19 @@ def test_workflow_end_to_end(tiny_qwen25: Path, tmp_path: Path, monkeypatch: pyt
     demo = outputs(nb4, "text/html")
     assert "3 line(s) found" in demo and "empty.png" in demo and "notes.txt" in demo and "Nothing was uploaded" in demo
     assert_reads_without_kernel(nb4, r"reading: 5/5 lines in ")
+    assert all(0 <= float(r["confidence"]) <= 1 for r in read) and "0 of 5 lines checked" in demo  # the static copy
+
+    # the corrector on that folder, outside the notebook's kernel: two lines checked, saved, read by 01_data
+    corrector = helpers.make_corrector(readings)
+    assert len(corrector.lines) == 5 and corrector.lines[0].confidence <= corrector.lines[-1].confidence
+    corrector.correct(0, "a corrected line")
+    kept = next(k for k in range(1, 5) if corrector.lines[k].read.strip())  # a reading with text, accepted as read
+    corrector.accept(kept)
+    saved = corrector.save("nb-corrections")
+    assert saved == home / "data" / "raw" / "nb-corrections"
+    nb1c = run("01_data", tmp_path, source="data/raw/nb-corrections", dataset_name="nb-corrected")
+    corrected = helpers.load_processed("nb-corrected")
+    assert sorted(r["text"] for split in corrected.values() for r in split) == \
+        sorted(["a corrected line", corrector.lines[kept].read.strip()])
+    printed = "".join(o.get("text", "") for c in nb1c.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert "2 checked line(s)" in printed and "3 line(s) not checked yet" in printed  # 01_data's report says so

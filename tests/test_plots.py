@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
 from inkwell.evaluate import evaluate_systems
-from inkwell.plots import plot_cer_distribution, plot_cer_vs_length
+from inkwell.plots import errors_in_least_sure, plot_cer_distribution, plot_cer_vs_confidence, plot_cer_vs_length
 
 
 def test_plots_return_figures():
@@ -19,6 +19,25 @@ def test_plots_return_figures():
     assert any("1 > 100%" in t for t in texts)
     f1.canvas.draw()
     f2.canvas.draw()
+
+
+def test_cer_vs_confidence_says_how_many_errors_the_least_sure_lines_hold():
+    refs = ["abcd"] * 10
+    hyps = ["abcd"] * 8 + ["xxcd", "abxd"]  # 3 edits: 2 in line 9, 1 in line 10
+    sure = [0.9, 0.95, 0.8, 0.85, 0.9, 0.99, 0.7, 0.75, 0.1, 0.72]  # line 9 the least sure, line 10 third least
+    ev = evaluate_systems([str(i) for i in range(10)], refs, {"base": hyps, "ocr": hyps},
+                          confidences={"base": sure, "ocr": [None] * 10})
+    assert errors_in_least_sure(ev, "base", share=0.1) == 2 / 3  # the least sure line holds 2 of 3 edits
+    assert errors_in_least_sure(ev, "base", share=0.3) == 1.0
+    assert errors_in_least_sure(ev, "ocr") is None
+    fig = plot_cer_vs_confidence(ev, focus="base")
+    title = fig.axes[0].get_title()
+    assert "least sure 20% of lines hold 67% of the errors" in title and "rank correlation -" in title
+    fig.canvas.draw()
+    empty = plot_cer_vs_confidence(ev, focus="ocr")
+    assert "gives no confidence" in empty.axes[0].texts[0].get_text()
+    frame = ev.predictions_frame()
+    assert frame["confidence"].tolist()[:10] == sure and frame["confidence"][10:].isna().all()
 
 
 def test_loss_plot_adds_validation_cer_with_the_best_point() -> None:

@@ -188,3 +188,12 @@ def test_comparison_view_keeps_every_evaluation_newest_first(tmp_path):
     assert "2 evaluation(s) of set / test" in view
     assert view.index("set-test-2") < view.index("set-test-1") and "model-a" in view and "model-b" in view
     assert f"{ev.metrics['finetuned'].cer:.1%}" in view
+
+
+@pytest.mark.parametrize("confidence, shown", [(None, ""), (float("nan"), ""), (0.001, "&lt;1%"), (0.934, ">93%<"),
+                                               (1.0, ">100%<")])
+def test_confidence_beside_a_line(confidence, shown):
+    from inkwell.render import confidence_html
+
+    out = confidence_html(confidence)
+    assert (shown in out) if shown else out == ""

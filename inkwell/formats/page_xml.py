@@ -115,7 +115,8 @@ def baseline_of(points: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
 
 
 def write(image_name: str, size: tuple[int, int], lines: Sequence[tuple[Sequence[tuple[float, float]], str]],
-          path: Path, *, creator: str = "Inkwell", created: dt.datetime | None = None) -> Path:
+          path: Path, *, creator: str = "Inkwell", created: dt.datetime | None = None,
+          confidences: Sequence[float | None] = ()) -> Path:
     """Write one page of read lines as a PAGE-XML 2019 file (loadable in Transkribus and eScriptorium).
 
     The page gets one ``TextRegion`` enclosing all lines; each line a ``TextLine`` with its
@@ -130,6 +131,8 @@ def write(image_name: str, size: tuple[int, int], lines: Sequence[tuple[Sequence
         path: The file to write (an existing file is replaced: callers write into fresh folders).
         creator: The ``Metadata/Creator`` text.
         created: The ``Created``/``LastChange`` time (default: now).
+        confidences: Per line, how sure the reader was (0 to 1), written as ``TextEquiv@conf``
+            (Transkribus and eScriptorium show it); None or a missing entry: no ``conf``.
 
     Returns:
         ``path``.
@@ -162,7 +165,8 @@ def write(image_name: str, size: tuple[int, int], lines: Sequence[tuple[Sequence
                                  {"id": f"r1_l{index}", "custom": f"readingOrder {{index:{index - 1};}}"})
             ET.SubElement(line, "Coords", {"points": _points(polygon)})
             ET.SubElement(line, "Baseline", {"points": _points(_clamped(baseline_of(polygon), (width, height)))})
-            equiv = ET.SubElement(line, "TextEquiv")
+            conf = confidences[index - 1] if index <= len(confidences) else None
+            equiv = ET.SubElement(line, "TextEquiv", {} if conf is None else {"conf": f"{float(conf):.4g}"})
             ET.SubElement(equiv, "Unicode").text = _NOT_XML.sub("", text)
     tree = ET.ElementTree(root)
     ET.indent(tree)
