@@ -15,36 +15,36 @@ The logic lives in ``inkwell/``, one module per concern (see README.md, "Archite
 This file only re-exports; it defines nothing.
 """
 
-from inkwell.baselines import read_baseline
-from inkwell.cli import describe_parameters, notebook_parameters, parse_overrides
-from inkwell.corrector import make_corrector
-from inkwell.curve import curve_for_notebook, learning_curve_like, run_learning_curve
-from inkwell.data import describe_report, load_processed, prepare_dataset
-from inkwell.decode import predict_lines
-from inkwell.distributed import is_main_process
-from inkwell.demo import Reader, load_reader, read_pages, read_scan
-from inkwell.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
-from inkwell.export import ExportResult, ParityResult, export_merged, merge_parity
-from inkwell.families import FAMILIES, native_families
-from inkwell.model import LoraSettings, add_lora, load_adapter, load_model
-from inkwell.pages import detect_lines, synthetic_page
-from inkwell.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
-from inkwell.preflight import preflight
-from inkwell.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_confidence,
+from inkwell.reading.baselines import read_baseline
+from inkwell.workflow.cli import describe_parameters, notebook_parameters, parse_overrides
+from inkwell.views.corrector import make_corrector
+from inkwell.workflow.curve import curve_for_notebook, learning_curve_like, run_learning_curve
+from inkwell.data.dataset import describe_report, load_processed, prepare_dataset
+from inkwell.models.decode import predict_lines
+from inkwell.training.distributed import is_main_process
+from inkwell.reading.demo import Reader, load_reader, read_pages, read_scan
+from inkwell.evaluation.evaluate import evaluate_systems, read_predictions, save_evaluation, update_comparison
+from inkwell.training.export import ExportResult, ParityResult, export_merged, merge_parity
+from inkwell.models.families import FAMILIES, native_families
+from inkwell.models.loading import LoraSettings, add_lora, load_adapter, load_model
+from inkwell.reading.pages import detect_lines, synthetic_page
+from inkwell.core.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
+from inkwell.training.preflight import preflight
+from inkwell.views.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_confidence,
                            plot_cer_vs_length, plot_char_frequencies, plot_learning_curve, sample_grid)
-from inkwell.prompt import ImageLimits
-from inkwell.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, model_view_html,
+from inkwell.models.prompt import ImageLimits
+from inkwell.views.render import (bootstrap_html, comparison_html, confusion_html, metrics_html, model_view_html,
                             rejected_summary_html, rejected_thumbnails_html, render_page_readings_html,
                             render_samples_html)
-from inkwell.runs import base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir, pick_run
-from inkwell.sources import SourcePage, scan_inputs
-from inkwell.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
-from inkwell.tiny import build_tiny_model
-from inkwell.view import model_view, model_views, token_report
-from inkwell.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
-from inkwell.train import TrainSettings, describe_training, train_adapter
-from inkwell.widgets import make_inspector, make_upload_reader
-from inkwell.workflow import (confidences_of, dataset_info, ensure_demo_data, evaluation_context,
+from inkwell.models.runs import base_model_of, describe_interrupted, find_interrupted, find_runs, new_run_dir, pick_run
+from inkwell.data.sources import SourcePage, scan_inputs
+from inkwell.data.synth import DEMO_PHRASES, SyntheticSet, make_synthetic_lines, render_line
+from inkwell.models.tiny import build_tiny_model
+from inkwell.models.view import model_view, model_views, token_report
+from inkwell.workflow.validate import check_demo_parameters, check_evaluate_parameters, check_finetune_parameters
+from inkwell.training.train import TrainSettings, describe_training, train_adapter
+from inkwell.views.widgets import make_inspector, make_upload_reader
+from inkwell.workflow.steps import (confidences_of, dataset_info, ensure_demo_data, evaluation_context,
                               literal_parameters, new_evaluation_dir, predict_systems, quick_validation,
                               take_lines, texts_of)
 

@@ -1,14 +1,16 @@
 """Inkwell: teach a vision-language model to read one person's handwriting.
 
-The modules follow the pipeline; lower layers never import higher ones.
+The package is cut by stage of the pipeline, one subpackage each, lowest first; a stage imports only its own
+modules and the stages below it (``tests/test_architecture.py`` checks it):
 
-* bottom: :mod:`~inkwell.paths`, :mod:`~inkwell.families`, :mod:`~inkwell.images`;
-* middle: :mod:`~inkwell.formats`, :mod:`~inkwell.data`, :mod:`~inkwell.synth`,
-  :mod:`~inkwell.tiny`, :mod:`~inkwell.model`, :mod:`~inkwell.prompt`,
-  :mod:`~inkwell.train`, :mod:`~inkwell.decode`, :mod:`~inkwell.evaluate`,
-  :mod:`~inkwell.align`, :mod:`~inkwell.runs`;
-* top: :mod:`~inkwell.render`, :mod:`~inkwell.plots`, :mod:`~inkwell.widgets`,
-  :mod:`~inkwell.workflow`.
+* :mod:`inkwell.core`: paths, locked writes, CSV safety, quiet logging, progress, the locked stack;
+* :mod:`inkwell.models`: model families, loading, prompt and collator, decoding, run records;
+* :mod:`inkwell.data`: data in (formats, images, scans, the processed set, splits, synthetic lines);
+* :mod:`inkwell.evaluation`: scores, evaluation folders, comparison.csv, alignment;
+* :mod:`inkwell.training`: the trainer, its validation check, several processes, pre-flight, export;
+* :mod:`inkwell.reading`: page mode, the demo reader, readings, classic and bulk OCR;
+* :mod:`inkwell.views`: HTML, figures, widgets;
+* :mod:`inkwell.workflow`: the notebooks' steps, parameter checks, the command line, learning curves.
 
 The notebooks do not import this package directly: ``helpers.py`` beside them is
 their face over it. Importing the package imports nothing else, so it stays cheap.

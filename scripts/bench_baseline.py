@@ -2,7 +2,7 @@
 
     python scripts/bench_baseline.py [--n 200] [--batch-size 16] [--baseline ppocr] [--font FILE.ttf ...]
 
-Renders ``--n`` lines of the embedded synthetic handwriting set (``inkwell.synth``) into a temporary folder
+Renders ``--n`` lines of the embedded synthetic handwriting set (``inkwell.data.synth``) into a temporary folder
 (with the installed handwriting fonts, Pillow's bundled font when there are none, or the ``--font`` files),
 reads them once to warm up, then times a second full pass. Prints the reader's build time, seconds per 100
 lines, lines per second, and the corpus CER/WER (raw and normalised) with a few worst lines.
@@ -20,8 +20,8 @@ from pathlib import Path
 from PIL import Image
 
 from helpers import make_synthetic_lines, read_baseline
-from inkwell.baselines import load_baseline
-from inkwell.evaluate import score_lines, system_metrics
+from inkwell.reading.baselines import load_baseline
+from inkwell.evaluation.evaluate import score_lines, system_metrics
 
 
 def main() -> None:

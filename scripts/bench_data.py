@@ -20,9 +20,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-import inkwell.data
+import inkwell.data.dataset
 from helpers import prepare_dataset, synthetic_page
-from inkwell.formats import page_xml
+from inkwell.data.formats import page_xml
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> Path:
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=0, help="time a PAGE-XML export of this many pages instead")
     args = parser.parse_args()
     if args.serial:
-        inkwell.data.PARALLEL_MIN_FILES = 10**12
+        inkwell.data.dataset.PARALLEL_MIN_FILES = 10**12
     if args.pages:
         bench_pages(args.workdir, args.pages)
         return

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import helpers
-import inkwell.decode
+import inkwell.models.decode
 
 
-class _TimedScores(inkwell.decode.AnswerScores):
+class _TimedScores(inkwell.models.decode.AnswerScores):
     """The scores' recorder, adding up the CPU seconds of this thread spent in it (``time.thread_time``: time the
     process waits for a core does not count; a CPU runs these small reductions synchronously, in this thread)."""
 
@@ -78,7 +78,7 @@ def main() -> None:
                 timed[with_confidence] = min(timed[with_confidence], time.perf_counter() - t0)
                 cpu[with_confidence] = min(cpu[with_confidence], time.process_time() - c0)
         unchanged = [p.text for p in scored[True]] == [p.text for p in scored[False]]
-        inkwell.decode.AnswerScores = _TimedScores  # one more pass, timing the recorder from inside
+        inkwell.models.decode.AnswerScores = _TimedScores  # one more pass, timing the recorder from inside
         t0 = time.process_time()
         helpers.predict_lines(loaded, images, batch_size=8, **kwargs)
         decoding = time.process_time() - t0  # CPU seconds of the whole process, every thread

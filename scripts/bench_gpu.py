@@ -4,7 +4,7 @@
     python scripts/bench_gpu.py --sizes 7B --steps 30 --json bench.json
     python scripts/bench_gpu.py --smoke               # the same code on the tiny model on a CPU (tested in CI)
 
-For each size a random-weight model with the published dimensions of the real checkpoint (inkwell.published: same
+For each size a random-weight model with the published dimensions of the real checkpoint (inkwell.models.published: same
 layers, widths, vocabulary size and special token ids; a character-level tokenizer) is built once in --models-dir,
 without any download. Training data are synthetic lines at the 02_finetune image limit (1024 x 128 px by default).
 Each path then runs in a process of its own, so that Unsloth's patches never reach the transformers path and each
@@ -42,7 +42,7 @@ SMOKE_FAMILY = "qwen2_5_vl"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="3B,7B", help="published sizes of Qwen2.5-VL to build (inkwell.published)")
+    parser.add_argument("--sizes", default="3B,7B", help="published sizes of Qwen2.5-VL to build (inkwell.models.published)")
     parser.add_argument("--paths", default=",".join(PATHS), help=f"which of {', '.join(PATHS)} to run")
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per path")
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of samples per second")
@@ -103,8 +103,8 @@ def fed_images(images: list[Any], width: int, height: int) -> list[Any]:
     loop's ``resize=(width, height)`` would set each canvas to exactly 1024 x 128, which Qwen's ``smart_resize``
     rounds up to 1036 x 140 (185 image tokens) where Inkwell feeds 896 x 112 (128 tokens).
     """
-    from inkwell.families import FAMILIES
-    from inkwell.prompt import ImageLimits, prepare_image
+    from inkwell.models.families import FAMILIES
+    from inkwell.models.prompt import ImageLimits, prepare_image
 
     return [prepare_image(im, FAMILIES[SMOKE_FAMILY], ImageLimits(width, height)) for im in images]
 
@@ -283,7 +283,7 @@ def worker(args: argparse.Namespace) -> int:
     """Run one path in this process and write its figures to ``--result``."""
     import torch
 
-    from inkwell.runs import library_versions
+    from inkwell.models.runs import library_versions
 
     try:
         out = run_bare_unsloth(args) if args.worker == "bare-unsloth" else run_inkwell(args, args.worker)
@@ -324,7 +324,7 @@ def build_model(args: argparse.Namespace, size: str) -> Path:
     if size == "tiny":
         return helpers.build_tiny_model(folder, SMOKE_FAMILY)
     if not (folder / "config.json").exists():  # build in a child process, so its GPU memory is freed
-        code = ("import sys, torch; from inkwell.tiny import build_published_model; "
+        code = ("import sys, torch; from inkwell.models.tiny import build_published_model; "
                 "build_published_model(sys.argv[1], sys.argv[2], device='cuda' if torch.cuda.is_available() else 'cpu')")
         subprocess.run([sys.executable, "-c", code, str(folder), f"{SMOKE_FAMILY}-{size}"], check=True)
     return folder

@@ -2,7 +2,7 @@
 
     python scripts/bench_pages.py [--pages 5] [--lines 20] [--columns 1] [--line-height 44] [--max-side 960]
 
-Builds ``--pages`` synthetic pages (``inkwell.pages.synthetic_page``: A4 at 150 dpi by default, ``--lines``
+Builds ``--pages`` synthetic pages (``inkwell.reading.pages.synthetic_page``: A4 at 150 dpi by default, ``--lines``
 lines each, varying spacing), detects once to build the engine and warm up, then times ``detect_lines`` on
 every page. Prints the engine build time, seconds per page (mean, min, max), and lines found against lines
 present: how many lines were found exactly once in the right place and order, missed, and extra boxes.
@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from inkwell.pages import MAX_SIDE, detect_lines, synthetic_page
+from inkwell.reading.pages import MAX_SIDE, detect_lines, synthetic_page
 
 
 def matched(boxes: list, truth: list[tuple[int, int, int, int]]) -> tuple[int, int, int]:

@@ -22,11 +22,11 @@ import os
 import time
 from pathlib import Path
 
-from inkwell.baselines import read_baseline
-from inkwell.evaluate import line_cer
-from inkwell.images import baseline_crop
-from inkwell.linescore import PageScore, ground_truth_pages, open_page, score_page
-from inkwell.pages import MAX_SIDE, detect_lines
+from inkwell.reading.baselines import read_baseline
+from inkwell.evaluation.evaluate import line_cer
+from inkwell.data.images import baseline_crop
+from inkwell.reading.linescore import PageScore, ground_truth_pages, open_page, score_page
+from inkwell.reading.pages import MAX_SIDE, detect_lines
 
 
 def ppocr_errors(page_image, page) -> tuple[float, int]:

@@ -15,7 +15,7 @@ import time
 
 import jiwer
 
-from inkwell.evaluate import edit_counts
+from inkwell.evaluation.evaluate import edit_counts
 
 
 def jiwer_counts(refs: list[str], hyps: list[str]) -> tuple[list[int], list[int]]:

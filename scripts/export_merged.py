@@ -24,7 +24,7 @@ from pathlib import Path
 import datasets
 
 import helpers
-from inkwell.runs import RunInfo
+from inkwell.models.runs import RunInfo
 
 
 def _validation_lines(run_dir: Path, n: int, split: str) -> datasets.Dataset | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from inkwell.stack import LOCK_FILE, Pin, environment, pins_for, read_lock
+from inkwell.core.stack import LOCK_FILE, Pin, environment, pins_for, read_lock
 
 #: What the GPU machine lacks (it has torch, transformers, triton, numpy, pandas, pyarrow, pillow, opencv,
 #: onnxruntime); accelerate and peft come from the lock too, so their versions are the tested ones.

@@ -9,7 +9,7 @@ with a model as it is (a merged export, or any supported model). Inputs are read
 ``.txt``, a PAGE-XML ``.xml`` and a ``.png`` per page. A split is scored like 03_evaluate:
 ``predictions.csv`` and ``metrics.json`` in a new ``adapters/evaluations/`` folder, and a row in
 ``comparison.csv``. The prompt and image limits are the ones the adapter was trained with
-(:mod:`inkwell.bulk`). Prints lines/s and pages/s. Install with ``pip install -e ".[vllm]"``.
+(:mod:`inkwell.reading.bulk`). Prints lines/s and pages/s. Install with ``pip install -e ".[vllm]"``.
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inkwell.bulk import engine_settings, load_processor, read_lines, require_vllm, sampling_settings
-from inkwell.bulk import tower_lora_supported
-from inkwell.data import load_processed
-from inkwell.decode import max_new_tokens_for
-from inkwell.demo import read_pages_with
-from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
-from inkwell.pages import READ_MODES
-from inkwell.paths import project_path
-from inkwell.prompt import ImageLimits
-from inkwell.readings import readings_folder, save_readings
-from inkwell.runs import base_model_of, find_runs, trusts_remote_code
-from inkwell.sources import scan_inputs
-from inkwell.workflow import evaluation_context, new_evaluation_dir
+from inkwell.reading.bulk import engine_settings, load_processor, read_lines, require_vllm, sampling_settings
+from inkwell.reading.bulk import tower_lora_supported
+from inkwell.data.dataset import load_processed
+from inkwell.models.decode import max_new_tokens_for
+from inkwell.reading.demo import read_pages_with
+from inkwell.evaluation.evaluate import evaluate_systems, save_evaluation, update_comparison
+from inkwell.reading.pages import READ_MODES
+from inkwell.core.paths import project_path
+from inkwell.models.prompt import ImageLimits
+from inkwell.reading.readings import readings_folder, save_readings
+from inkwell.models.runs import base_model_of, find_runs, trusts_remote_code
+from inkwell.data.sources import scan_inputs
+from inkwell.workflow.steps import evaluation_context, new_evaluation_dir
 
 
 def generate(llm: Any, requests: list[dict[str, Any]], sampling: Any, lora: Any) -> tuple[list[str], list[str]]:

@@ -19,8 +19,8 @@ import numpy as np
 import PIL.Image
 from PIL import Image, ImageDraw
 
-from inkwell.data import DataReport, prepare_dataset
-from inkwell.evaluate import evaluate_systems
+from inkwell.data.dataset import DataReport, prepare_dataset
+from inkwell.evaluation.evaluate import evaluate_systems
 
 __all__ = [
     "PAGE_NS",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from inkwell.families import native_families
+from inkwell.models.families import native_families
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

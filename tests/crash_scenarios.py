@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image
 
 import helpers
-from inkwell.data import processed_sets
+from inkwell.data.dataset import processed_sets
 
 __all__ = ["Data", "Evaluation", "Export", "Readings", "Training"]
 
@@ -70,7 +70,7 @@ class Evaluation:
     NAME = "03_evaluate: evaluation folder and comparison.csv"
 
     def setup(self, work: Path) -> None:
-        from inkwell.evaluate import evaluate_systems
+        from inkwell.evaluation.evaluate import evaluate_systems
 
         refs = ["a line", "another line", "third"]
         self.evaluation = evaluate_systems(["l1", "l2", "l3"], refs, {"base": ["a lime", "x", "third"], "run": refs},
@@ -90,7 +90,7 @@ class Evaluation:
         self._save("set-test-new")
 
     def check(self, work: Path) -> None:
-        from inkwell.evaluate import read_comparison, read_predictions
+        from inkwell.evaluation.evaluate import read_comparison, read_predictions
 
         assert {k: v for k, v in tree_digest(self.root).items() if k.startswith("set-test-earlier")} == {
             k: v for k, v in self.earlier.items() if k.startswith("set-test-earlier")}
@@ -113,8 +113,8 @@ class Readings:
     NAME = "04_demo: readings folder"
 
     def setup(self, work: Path) -> None:
-        from inkwell.readings import LineReading
-        from inkwell.sources import scan_inputs
+        from inkwell.reading.readings import LineReading
+        from inkwell.data.sources import scan_inputs
 
         pages = work / "pages"
         pages.mkdir(parents=True)
@@ -127,7 +127,7 @@ class Readings:
         self.earlier = tree_digest(self.root / "earlier")
 
     def _save(self, name: str) -> Any:
-        from inkwell.readings import save_readings
+        from inkwell.reading.readings import save_readings
 
         return save_readings(self.pages, self.lines, self.root / name)
 
@@ -175,7 +175,7 @@ class Training:
         helpers.train_adapter(self.loaded, self.train, self.settings, self.root / "new")
 
     def check(self, work: Path) -> None:
-        from inkwell.runs import RunInfo, interrupted_runs
+        from inkwell.models.runs import RunInfo, interrupted_runs
 
         assert tree_digest(self.root / "earlier") == self.earlier
         finished = helpers.find_runs("all", self.root)
@@ -193,7 +193,7 @@ class Training:
                 helpers.load_adapter(self.loaded, run.checkpoint)
 
     def again(self, work: Path) -> str:
-        from inkwell.runs import describe_interrupted, interrupted_runs
+        from inkwell.models.runs import describe_interrupted, interrupted_runs
 
         said = describe_interrupted(self.root)
         resumable = [r for r in interrupted_runs(self.root) if r.last_step]

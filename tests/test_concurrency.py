@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from inkwell.evaluate import read_comparison
+from inkwell.evaluation.evaluate import read_comparison
 
 WRITERS = 8
 
@@ -27,11 +27,11 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 import filelock
-import inkwell.paths
-from inkwell.evaluate import evaluate_systems, save_evaluation, update_comparison
+import inkwell.core.paths
+from inkwell.evaluation.evaluate import evaluate_systems, save_evaluation, update_comparison
 
 folder, table, k, gate, lock = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), sys.argv[5]
-inkwell.paths.LOCK_CLASS = {"os": filelock.FileLock, "soft": filelock.SoftFileLock}[lock]
+inkwell.core.paths.LOCK_CLASS = {"os": filelock.FileLock, "soft": filelock.SoftFileLock}[lock]
 refs = ["a line", "another line"]
 evaluation = evaluate_systems(["l1", "l2"], refs, {"base": ["a lime", "x"], f"run-{k}": refs}, n_resamples=10)
 (gate / f"ready-{k}").touch()
@@ -39,7 +39,7 @@ while not (gate / "go").exists():
     time.sleep(0.001)
 saved = save_evaluation(evaluation, folder, extra={"writer": k})
 name = saved["metrics"].parent.name
-update_comparison(evaluation, inkwell.paths.Path(table), "set", "test", base_model="org/base", evaluation_name=name)
+update_comparison(evaluation, inkwell.core.paths.Path(table), "set", "test", base_model="org/base", evaluation_name=name)
 print(name)
 """
 

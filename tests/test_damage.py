@@ -11,10 +11,10 @@ import pytest
 
 import helpers
 from builders import tree_hash
-from inkwell.evaluate import evaluate_systems
-from inkwell.model import DamagedRunError, _check_adapter_files
-from inkwell.paths import DamagedFileError, DiskFullError, write_manifest
-from inkwell.runs import RunInfo
+from inkwell.evaluation.evaluate import evaluate_systems
+from inkwell.models.loading import DamagedRunError, _check_adapter_files
+from inkwell.core.paths import DamagedFileError, DiskFullError, write_manifest
+from inkwell.models.runs import RunInfo
 
 
 def _no_space(*args: object, **kwargs: object) -> None:
@@ -47,14 +47,14 @@ def test_a_full_disk_while_writing_a_data_set_keeps_the_earlier_one(
 
 
 def test_a_full_disk_while_saving_an_evaluation_or_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inkwell.evaluate
+    import inkwell.evaluation.evaluate
 
     evaluation = evaluate_systems(["a"], ["a line"], {"base": ["a lime"]}, n_resamples=10)
     table = tmp_path / "comparison.csv"
     saved = helpers.save_evaluation(evaluation, tmp_path / "first")
     helpers.update_comparison(evaluation, table, "set", "test", base_model="b", evaluation_name="first")
     rows = table.read_bytes()
-    monkeypatch.setattr(inkwell.evaluate, "write_frame", _no_space)
+    monkeypatch.setattr(inkwell.evaluation.evaluate, "write_frame", _no_space)
     with pytest.raises(DiskFullError, match=f"No space left on the disk of {tmp_path} while writing second"):
         helpers.save_evaluation(evaluation, tmp_path / "second")
     with pytest.raises(DiskFullError, match="comparison.csv.*Nothing was changed"):

@@ -16,7 +16,7 @@ import papermill as pm
 import pytest
 
 import helpers
-from inkwell.quiet import KNOWN_MESSAGES
+from inkwell.core.quiet import KNOWN_MESSAGES
 
 NOTEBOOKS = helpers.PROJECT_ROOT / "notebooks"
 #: tqdm's text for a bar ("  0%|          | 0/48 [00:00<?, ?img/s]"), what a frozen widget bar shows without a kernel.

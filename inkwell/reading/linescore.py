@@ -1,0 +1,199 @@
+"""Page mode measured against line ground truth: lines found, boxes right, reading order kept.
+
+Stage ``reading``: imports :mod:`inkwell.data.formats` (to read PAGE-XML and ALTO ground truth), lower
+stages, and :mod:`inkwell.reading.pages` (the boxes it scores). ``scripts/bench_real.py`` prints these
+figures for folders of real pages; the tests assert floors on small real fixtures.
+
+A found box *matches* a ground-truth line when the intersection over union of their upright
+bounding boxes is at least :data:`MATCH_IOU`; matching is one-to-one, best pairs first (each line
+and each box used once). Recall is matched lines over ground-truth lines, precision matched boxes
+over boxes found. Reading order is the share of consecutive ground-truth line pairs, both matched,
+whose boxes page mode also reads one right after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from inkwell.data.formats import alto, page_xml
+from inkwell.data.formats.xmlpages import Points, root_kind
+from inkwell.data.images import IMAGE_SUFFIXES
+
+__all__ = [
+    "MATCH_IOU",
+    "GroundTruthPage",
+    "PageScore",
+    "box_iou",
+    "ground_truth_pages",
+    "match_boxes",
+    "open_page",
+    "score_page",
+]
+
+#: Smallest intersection over union of two line boxes that counts as the same line.
+MATCH_IOU = 0.3
+
+_Box = tuple[float, float, float, float]
+
+
+@dataclass
+class GroundTruthPage:
+    """One page with its archivists' lines.
+
+    Attributes:
+        xml: The PAGE-XML or ALTO file.
+        image: The page image beside it.
+        polygons: Each line's polygon, in reading order as the file gives it.
+        texts: Each line's text.
+        baselines: Each line's baseline (empty when the file gives none).
+    """
+
+    xml: Path
+    image: Path
+    polygons: list[Points]
+    texts: list[str]
+    baselines: list[Points] = field(default_factory=list)
+
+    @property
+    def boxes(self) -> list[_Box]:
+        """Each line's upright bounding box (left, top, right, bottom)."""
+        return [_bbox(p) for p in self.polygons]
+
+
+@dataclass
+class PageScore:
+    """How page mode did on one page.
+
+    Attributes:
+        lines: Ground-truth lines.
+        found: Boxes page mode found.
+        matched: Lines matched one-to-one to a box.
+        pairs: Consecutive ground-truth pairs with both lines matched.
+        in_order: Of those, pairs page mode reads one right after the other.
+        seconds: Time page mode took on the page.
+    """
+
+    lines: int
+    found: int
+    matched: int
+    pairs: int
+    in_order: int
+    seconds: float = 0.0
+
+
+def _bbox(points: Sequence[tuple[float, float]]) -> _Box:
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def box_iou(a: _Box, b: _Box) -> float:
+    """Intersection over union of two upright boxes (left, top, right, bottom)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_boxes(truth: Sequence[_Box], found: Sequence[_Box], threshold: float = MATCH_IOU) -> dict[int, int]:
+    """One-to-one matching, best pairs first: ground-truth index -> found index.
+
+    Args:
+        truth: Ground-truth line boxes.
+        found: Boxes found.
+        threshold: Smallest IoU that counts.
+
+    Returns:
+        The matched pairs.
+    """
+    candidates = sorted(((box_iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)
+                         if t[0] < f[2] and f[0] < t[2] and t[1] < f[3] and f[1] < t[3]), reverse=True)
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for iou, i, j in candidates:
+        if iou < threshold:
+            break
+        if i in matched or j in used:
+            continue
+        matched[i] = j
+        used.add(j)
+    return matched
+
+
+def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.0,
+               threshold: float = MATCH_IOU) -> PageScore:
+    """Score the boxes page mode found, in its reading order, against one page's lines.
+
+    Args:
+        truth: Ground-truth line boxes, in the ground truth's order.
+        found: Boxes found, in page mode's reading order.
+        seconds: Time it took (kept in the score).
+        threshold: Smallest IoU that counts as a match.
+
+    Returns:
+        The page's :class:`PageScore`.
+    """
+    matched = match_boxes(truth, found, threshold)
+    pairs = [(matched[i], matched[i + 1]) for i in range(len(truth) - 1) if i in matched and i + 1 in matched]
+    in_order = sum(1 for a, b in pairs if b == a + 1)
+    return PageScore(len(truth), len(found), len(matched), len(pairs), in_order, seconds)
+
+
+def _image_beside(xml: Path, named: str) -> Path | None:
+    """The page image an XML file names (in its folder), or the image with the XML file's stem."""
+    if named:
+        candidate = xml.parent / Path(named.replace("\\", "/")).name
+        if candidate.is_file():
+            return candidate
+    for suffix in IMAGE_SUFFIXES:
+        for name in (xml.stem + suffix, xml.stem + suffix.upper()):
+            if (xml.parent / name).is_file():
+                return xml.parent / name
+    return None
+
+
+def ground_truth_pages(folder: str | Path) -> list[GroundTruthPage]:
+    """Every page with line ground truth in a folder: PAGE-XML or ALTO files and the images beside them.
+
+    Pages with no TextLine, and XML files whose image is not there, are left out.
+
+    Args:
+        folder: A folder of ``.xml`` files and their page images.
+
+    Returns:
+        The pages, sorted by file name.
+
+    Raises:
+        FileNotFoundError: The folder does not exist.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (give a folder of PAGE-XML or ALTO files and their images)")
+    readers = {"alto": alto.pages, "page_xml": page_xml.pages}
+    out = []
+    for xml in sorted(folder.glob("*.xml")):
+        kind = root_kind(xml)
+        if kind not in readers:
+            continue
+        for image_name, _declared, lines in readers[kind](xml):
+            lines = [line for line in lines if len(line[0]) >= 2]
+            image = _image_beside(xml, image_name)
+            if not lines or image is None:
+                continue
+            out.append(GroundTruthPage(xml, image, [list(line[0]) for line in lines], [line[1] for line in lines],
+                                       [list(line[2]) if len(line) > 2 else [] for line in lines]))
+    return out
+
+
+def open_page(page: GroundTruthPage) -> Image.Image:
+    """A ground-truth page's image, decoded (real archive scans may be larger than Pillow's bomb guard)."""
+    with Image.open(page.image) as im:
+        im.load()
+        return im.copy()
