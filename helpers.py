@@ -11,7 +11,7 @@
 * ``04_demo``: read line images, pages and PDFs with an adapter (:func:`scan_inputs`, :func:`read_scan`),
   correct the readings and save them as training lines (:func:`make_corrector`).
 
-The logic lives in ``inkwell/``, one module per concern (see README.md, "Architecture").
+The logic lives in ``inkwell/``, one subpackage per stage of the pipeline (see docs/architecture.md).
 This file only re-exports; it defines nothing.
 """
 

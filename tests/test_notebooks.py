@@ -1,6 +1,6 @@
 """Every notebook, executed headless through papermill at tiny size, in the order a user runs them.
 
-Assertions are on what the notebooks wrote (the contracts in README.md), not only on "it ran".
+Assertions are on what the notebooks wrote (the contracts in docs/contracts.md), not only on "it ran".
 """
 
 from __future__ import annotations

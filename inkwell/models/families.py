@@ -186,7 +186,7 @@ class FamilySettings:
         mlp_modules: Leaf names of MLP projections.
         tiny: How to build the family's tiny test model (None: no tiny model).
         default_checkpoint: The hub checkpoint a user would pick.
-        parameters: Size of the default checkpoint, in words (README table).
+        parameters: Size of the default checkpoint, in words (the table in docs/families.md).
         unsloth: How Unsloth loads the family.
         auto_class: The transformers Auto class that loads the model.
         remote_code: The model's code comes from its repository (``trust_remote_code``).
@@ -469,7 +469,7 @@ def family_for_model_type(model_type: str) -> FamilySettings:
     hint = f" The closest supported type is {close[0]!r} ({known[close[0]].default_checkpoint})." if close else ""
     raise ValueError(
         f"Model type {model_type!r} is not supported (supported: {', '.join(sorted(known))}).{hint} "
-        "Pick a checkpoint of a supported family in `model_name`; the README lists one per family."
+        "Pick a checkpoint of a supported family in `model_name`; docs/families.md lists one per family."
     )
 
 

@@ -218,7 +218,7 @@ def _family_by_name(model_name: str) -> FamilySettings:
             return family
     raise ValueError(f"model_name = {model_name!r}: its config.json could not be read here and its family is not "
                      "known. Run once with network access, or set model_name to a local model folder or to one of "
-                     "the default checkpoints in README.md (Model families).")
+                     "the default checkpoints in docs/families.md.")
 
 
 def model_view(image: Image.Image, model_name: str, max_image_width: int = ImageLimits.max_width,

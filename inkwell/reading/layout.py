@@ -50,7 +50,7 @@ LINE_PAD = 4
 
 #: Two boxes side by side on one line are joined by page mode when the gap between them is at most
 #: this many times their height (0: only when they touch or overlap). Measured on real pages (a diary,
-#: letters, registers; see README "Benchmarks"): PP-OCR's detector already keeps the words of a line
+#: letters, registers; see docs/benchmarks.md): PP-OCR's detector already keeps the words of a line
 #: together and splits only at wide gaps, and what stands side by side on one row at gaps up to a line
 #: height is nearly always two things (a register's fields, a note beside a line): 12 right joins
 #: against 109 wrong at 1.0 there. Raise it (``detect_lines(merge_gap=...)``) for pages whose lines
