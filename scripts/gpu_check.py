@@ -143,6 +143,17 @@ def environment_worker() -> int:
                 state = f"does not import ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
                 missing.append(name)
         print(f"  {name:<13} {version:<14} {state}")
+    from inkwell.core.stack import ML_STACK, versus_installed
+
+    installed = {}
+    for name in ML_STACK:
+        try:
+            installed[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    differ = versus_installed(installed, python=platform.python_version())
+    print("the ML stack against requirements.lock: " + ("as locked" if not differ else
+          f"{len(differ)} differ, figures are for this stack, not the locked one: " + "; ".join(differ)))
     return 1 if cuda and missing else 0
 
 

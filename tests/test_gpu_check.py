@@ -36,6 +36,7 @@ def test_smoke_runs_every_step_in_order_and_says_why_one_cannot(smoke: tuple[Pat
     assert "## notebooks: skipped: needs a CUDA GPU" in report
     assert "## bench-7B: skipped: --smoke runs the tiny size once" in report
     assert "unsloth       2026.10.5      not imported: needs a CUDA GPU" in report
+    assert "the ML stack against requirements.lock: as locked" in report  # this machine installs the lock
     assert "no kit carried" in report.splitlines()[0]
     assert (out / "finished.txt").read_text().split() == ["environment", "bench-3B", "families"]
 

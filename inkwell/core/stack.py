@@ -24,6 +24,7 @@ from inkwell.core.paths import PROJECT_ROOT
 __all__ = [
     "LOCK_FILE",
     "LOCKED_EXTRAS",
+    "ML_STACK",
     "PYPROJECT_FILE",
     "PYTHONS",
     "Pin",
@@ -32,12 +33,15 @@ __all__ = [
     "pins_for",
     "project_requirements",
     "read_lock",
+    "versus_installed",
 ]
 
 LOCK_FILE = PROJECT_ROOT / "requirements.lock"
 PYPROJECT_FILE = PROJECT_ROOT / "pyproject.toml"
 #: The optional groups of pyproject.toml that the lock holds (`make lock` passes `--extra` for each).
 LOCKED_EXTRAS = ("dev",)
+#: The packages whose exact versions the Unsloth branch depends on (its patches of transformers and TRL).
+ML_STACK = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "unsloth", "unsloth-zoo", "datasets")
 #: The Python versions the lock is checked for (pyproject's `requires-python`: >=3.11,<3.14).
 PYTHONS = ("3.11.7", "3.12.3", "3.13.1")
 #: How uv's annotation names the project itself among a pin's reasons.
@@ -165,3 +169,24 @@ def drift(pyproject: Path = PYPROJECT_FILE, lock: Path = LOCK_FILE, pythons: Seq
     for name in sorted({p.name for p in pins if p.direct} - asked):
         problems.append(f"{lock} pins {name} for the project, which {pyproject} no longer asks for: run `make lock`")
     return list(dict.fromkeys(problems))
+
+
+def versus_installed(installed: Mapping[str, str], names: Iterable[str] = ML_STACK, lock: Path = LOCK_FILE,
+                     python: str = "3.12.3", system: str = "linux") -> list[str]:
+    """Where a machine's installed versions differ from the lock, one sentence each; empty when they agree.
+
+    Args:
+        installed: Package name -> installed version (a missing name counts as not installed).
+        names: The packages compared (default: :data:`ML_STACK`).
+        lock: The lock file.
+        python: The machine's Python version (which lines of the lock apply).
+        system: ``"linux"`` or ``"windows"``.
+    """
+    chosen = pins_for(read_lock(lock), environment(python, system))
+    versions = {canonicalize_name(k): v for k, v in installed.items()}
+    out = []
+    for name in (canonicalize_name(n) for n in names):
+        pin, have = chosen.get(name), versions.get(name)
+        if pin is not None and have != pin.version:
+            out.append(f"{name} {have or 'not installed'} (the lock: {pin.version})")
+    return out

@@ -317,11 +317,16 @@ def _warnings(views: list[ModelView], limits: ImageLimits, multiple: int) -> lis
     if n and len(small) > _SMALL_SHARE * n:
         fit_w = -(-int(_quantile([v.size[0] for v in views], 0.95)) // multiple) * multiple
         fit_h = -(-int(_quantile([v.size[1] for v in views], 0.95)) // multiple) * multiple
+        # a limit the lines already fill (to within one patch multiple) is not one to lower: that would shrink them
+        lower = [f"{name} to {fit}" for name, fit, limit in (("max_image_width", fit_w, limits.max_width),
+                                                            ("max_image_height", fit_h, limits.max_height))
+                 if fit <= limit - multiple]
+        fix = (f"lower {' and '.join(lower)} (95% of lines fit), or raise batch_size" if lower else
+               "raise batch_size (the lines fill one limit already: lowering it would shrink them)")
         out.append(f"{len(small)} of {n} lines ({len(small) / n:.0%}) fill under a quarter of max_image_width x "
                    f"max_image_height = {limits.max_width} x {limits.max_height}: the memory estimate, the batch "
-                   "and every fixed-size view are sized for tokens these lines never use. In 02_finetune (and "
-                   f"here) lower max_image_width to {fit_w} and max_image_height to {fit_h} (95% of lines fit), "
-                   "or raise batch_size.")
+                   f"and every fixed-size view are sized for tokens these lines never use. In 02_finetune (and "
+                   f"here) {fix}.")
     return out
 
 

@@ -12,10 +12,8 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from inkwell.core.paths import PROJECT_ROOT
-from inkwell.core.stack import LOCK_FILE, PYPROJECT_FILE, PYTHONS, drift, environment, pins_for, read_lock
-
-#: The ML stack whose exact versions the Unsloth path depends on.
-ML_STACK = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "unsloth", "unsloth-zoo", "datasets")
+from inkwell.core.stack import (LOCK_FILE, ML_STACK, PYPROJECT_FILE, PYTHONS, drift, environment, pins_for, read_lock,
+                                 versus_installed)
 
 
 def _edited(tmp_path: Path, source: Path, old: str, new: str) -> Path:
@@ -128,3 +126,14 @@ def test_the_lock_covers_every_python_pyproject_admits() -> None:
     assert [".".join(p.split(".")[:2]) for p in PYTHONS] == admitted
     makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
     assert f"--python-version {admitted[0]} " in makefile
+
+
+def test_a_machine_off_the_lock_is_named_package_by_package() -> None:
+    """The GPU check prints this: what it measured on is not always the locked stack (the GPU machine's own torch)."""
+    locked = pins_for(read_lock(), environment("3.12.3", "linux"))
+    installed = {name: locked[name].version for name in ML_STACK}
+    assert versus_installed(installed) == []
+    installed["torch"] = "2.11.0+cu130"
+    del installed["unsloth"]
+    assert versus_installed(installed) == [f"torch 2.11.0+cu130 (the lock: {locked['torch'].version})",
+                                           f"unsloth not installed (the lock: {locked['unsloth'].version})"]

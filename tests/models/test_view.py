@@ -108,6 +108,7 @@ def test_warnings_name_the_parameters() -> None:
     text = helpers.model_views(long_lines, OFFLINE_HUB_ID, 1024, 128).text()
     assert "WARNING 10 of 10 lines (100%) are shrunk until their writing is under 14 px" in text
     assert "raise max_image_width (now 1024) to about " in text
+    assert "lower max_image_width" not in text  # they fill the width: one warning says raise it, none says lower it
     small = [written_line((200, 30), 18, k) for k in range(10)]
     text = helpers.model_views(small, OFFLINE_HUB_ID, 1024, 128).text()
     assert "fill under a quarter of max_image_width x max_image_height = 1024 x 128" in text
