@@ -13,6 +13,7 @@ The widget is driven from code as from the keyboard: :meth:`Corrector.correct`,
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 import re
@@ -42,6 +43,10 @@ __all__ = ["Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "m
 
 _NUMBERED = re.compile(r"-p\d{3}$")  # a page of a PDF or multi-page TIFF (SourcePage.name)
 _THUMB = 200  # width of the page shown beside a line cut from it, px
+#: Seconds Enter waits for the text box's last keystrokes. The browser sends Enter at once but holds the box's value
+#: updates back while the kernel is still busy with an earlier one, so Enter can overtake the last characters typed;
+#: once the kernel is idle the held updates arrive, well within this time on one machine.
+SETTLE_SECONDS = 0.3
 _STYLE = ("<style>.iw-corrector-text input{font-family:monospace;font-size:1.15em}"
           ".iw-corrector-line img{max-width:100%;background:white}</style>")
 
@@ -154,16 +159,19 @@ class Corrector(SummaryBox):
         self._by_page = list(lines)
         self.checks, self.journal_notes = read_journal(self.folder)
         self.saved: SavedCorrections | None = None
+        self._checks_since_save = 0
         self._unreadable = unreadable
         self._static_handle: Any = None
         self._thumbs: dict[str, tuple[Image.Image, float]] = {}
         self.order_buttons = widgets.ToggleButtons(options=[("least sure first", "confidence"), ("page order", "page")],
-                                                   value=order, description="Order")
+                                                   value=order, description="Order",
+                                                   style={"description_width": "initial"})
         self.header = widgets.HTML()
         self.view = widgets.HTML()
         self.view.add_class("iw-corrector-line")
+        # width "auto", not "100%": the box's own margins would push 100% past the output area's edge
         self.text = widgets.Text(placeholder="the line's text", continuous_update=True,
-                                 layout=widgets.Layout(width="100%"))
+                                 layout=widgets.Layout(width="auto"))
         self.text.add_class("iw-corrector-text")
         self.back_button = widgets.Button(description="\u25c0 back", tooltip="the line before")
         self.skip_button = widgets.Button(description="skip \u25b6",
@@ -186,10 +194,11 @@ class Corrector(SummaryBox):
         self.lines: list[LineToCheck] = []
         self.position = 0
         self.text.on_msg(self._on_message)
-        self.back_button.on_click(lambda _b: self._go(self.position - 1))
-        self.skip_button.on_click(lambda _b: self._go(self.position + 1))
+        # after a click the keys go back to the text box, not to JupyterLab's shortcuts (a: new cell, d d: delete)
+        self.back_button.on_click(lambda _b: (self._go(self.position - 1), self.text.focus()))
+        self.skip_button.on_click(lambda _b: (self._go(self.position + 1), self.text.focus()))
         self.save_button.on_click(lambda _b: self._save_clicked())
-        self.order_buttons.observe(lambda _c: self._sort(), names="value")
+        self.order_buttons.observe(lambda _c: (self._sort(), self.text.focus()), names="value")
         self._sort()
 
     # ---- what a person does, callable from code --------------------------------------------------------------
@@ -207,6 +216,7 @@ class Corrector(SummaryBox):
                 (check.text, check.status):
             append_check(self.folder, check)
             self.checks[line.key] = check
+            self._checks_since_save += 1
         self._refresh()
         return self.checks[line.key]
 
@@ -225,7 +235,8 @@ class Corrector(SummaryBox):
         lines = [CheckedLine(ln.key, ln.image, ln.page, ln.read, ln.confidence, self.checks.get(ln.key))
                  for ln in self._by_page]
         self.saved = save_corrections(lines, name, self.folder, join=join)
-        self.status.value = f"<p>\u2714 {html.escape(self.saved.describe())}</p>"
+        self._checks_since_save = 0
+        self._refresh()
         return self.saved.folder
 
     def counts(self) -> dict[str, int]:
@@ -292,7 +303,19 @@ class Corrector(SummaryBox):
         return min(after + 1, n - 1) if n else 0
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
-        if content.get("event") == "submit":
+        """Enter in the text box: submit once the box's last keystrokes have arrived (see :data:`SETTLE_SECONDS`)."""
+        if content.get("event") != "submit" or not self.lines:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (called from code): the value is already final
+            self.submit()
+            return
+        loop.call_later(SETTLE_SECONDS, self._submit_if_shown, self.lines[self.position].key)
+
+    def _submit_if_shown(self, key: str) -> None:
+        """Submit the line ``key`` if it is still the one shown (a second quick Enter on it does nothing more)."""
+        if self.lines and self.lines[self.position].key == key:
             self.submit()
 
     def submit(self) -> None:
@@ -362,6 +385,10 @@ class Corrector(SummaryBox):
         self.header.value = (f"<p style='margin:0.2em 0'><b>{c['checked']} of {c['lines']} lines checked</b> "
                              f"({c['corrected']} corrected, {c['accepted']} accepted as read) \u00b7 readings "
                              f"<code>{html.escape(str(self.folder))}</code>{unread}{notes}</p>")
+        if self.saved is not None:
+            since = (f" {self._checks_since_save} check(s) since, not in it yet: save again to include them."
+                     if self._checks_since_save else "")
+            self.status.value = f"<p>\u2714 {html.escape(self.saved.describe())}{html.escape(since)}</p>"
         if self._static_handle is not None:
             self._static_handle.update(HTML(self.static_html()))
 

@@ -144,3 +144,36 @@ def test_01_data_points_to_the_loop_when_source_is_empty_or_missing(tmp_path: Pa
     for source, error in (("", ValueError), ("data/raw/not-there", FileNotFoundError)):
         with pytest.raises(error, match="No transcriptions yet"):
             prepare_dataset(source, dataset_name="x", output_root=tmp_path / "p", progress=False)
+
+
+def test_enter_waits_for_the_keystrokes_it_overtook(tmp_path: Path, home: Path) -> None:
+    """In a browser, Enter can reach the kernel before the last characters typed: they must still be the ones saved."""
+    import asyncio
+
+    from inkwell.views.corrector import SETTLE_SECONDS
+
+    reading = _reading(tmp_path)
+    corrector = helpers.make_corrector(reading, order="confidence", name="mine")
+    first, second = corrector.lines[0], corrector.lines[1]
+
+    async def type_fast() -> None:
+        corrector.text.value = "fixed tw"  # the keystrokes that arrived
+        corrector.text._handle_custom_msg({"event": "submit"}, [])  # Enter, overtaking the last one
+        corrector.text._handle_custom_msg({"event": "submit"}, [])  # and a second Enter on the same line
+        corrector.text.value = "fixed two"  # the last keystroke, held back by the browser until the kernel is idle
+        assert first.key not in corrector.checks  # nothing checked before the held updates could arrive
+        await asyncio.sleep(SETTLE_SECONDS + 0.2)
+
+    asyncio.run(type_fast())
+    assert corrector.checks[first.key].text == "fixed two"
+    assert second.key not in corrector.checks  # the second Enter did not check the next line
+    assert corrector.position == 1 and corrector.text.value == second.read  # the next line shows its own reading
+
+
+def test_the_save_message_says_when_checks_came_after_it(tmp_path: Path, home: Path) -> None:
+    corrector = helpers.make_corrector(_reading(tmp_path), order="page", name="mine")
+    corrector.accept(0)
+    corrector.save("mine")
+    assert "since" not in corrector.status.value and "\u2714" in corrector.status.value
+    corrector.correct(1, "later")
+    assert "1 check(s) since, not in it yet: save again to include them." in corrector.status.value
