@@ -60,7 +60,8 @@ def test_a_folder_is_read_saved_and_shown_and_nothing_is_overwritten(reader, hom
     assert again.folder != saved.folder and saved.csv.read_bytes() == again.csv.read_bytes()  # a new folder
     view = render_page_readings_html(reading, scan)
     assert "empty.png" in view and "notes.txt" in view and "3 line(s) found" in view
-    assert "loop" in view and "limit" in view  # the flags' legend is visible, not a tooltip
+    flagged = any(line.flags for line in reading.lines)
+    assert ("loop" in view and "limit" in view) == flagged  # the flags' legend is visible when a line is flagged
 
 
 def test_the_upload_box_reads_dropped_files_and_keeps_a_static_copy(reader, tmp_path: Path) -> None:
