@@ -115,13 +115,15 @@ class BackendChoice(NamedTuple):
     use_4bit: bool
 
 
-def choose_backend(backend: str = "auto", load_in_4bit: bool = True) -> BackendChoice:
+def choose_backend(backend: str = "auto", load_in_4bit: bool = True, *, for_training: bool = True) -> BackendChoice:
     """Decide which backend runs, and say why.
 
     Args:
         backend: ``"auto"`` (Unsloth when CUDA is present), ``"unsloth"`` or
             ``"transformers"``.
         load_in_4bit: What the user asked for.
+        for_training: Whether the model will be trained (02_finetune) or only read with
+            (04_demo, 03_evaluate); the reason speaks of what follows.
 
     Returns:
         A :class:`BackendChoice`.
@@ -142,8 +144,11 @@ def choose_backend(backend: str = "auto", load_in_4bit: bool = True) -> BackendC
     if cuda:
         return BackendChoice("transformers", f"CUDA GPU found ({gpu}), transformers + PEFT as requested.", load_in_4bit)
     note = "no CUDA GPU, so transformers + PEFT on the CPU (Unsloth needs a GPU)"
-    if load_in_4bit:
+    if load_in_4bit and for_training:
         note += "; 4-bit was asked for but bitsandbytes cannot train 4-bit weights reliably on a CPU, so full precision"
+    elif load_in_4bit:
+        note += "; 4-bit was asked for, but on a CPU the model is loaded in full precision for reading " \
+                "(4-bit is for GPUs)"
     return BackendChoice("transformers", note + ".", False)
 
 
@@ -154,6 +159,7 @@ def load_model(
     backend: str = "auto",
     gradient_checkpointing: bool = True,
     trust_remote_code: bool = False,
+    for_training: bool = True,
 ) -> LoadedModel:
     """Load a base model and its processor from a hub id or a local folder.
 
@@ -173,6 +179,8 @@ def load_model(
         gradient_checkpointing: Trade compute for memory during training (GPU).
         trust_remote_code: Allow a model whose code comes from its repository
             (dots.ocr) to run that code here.
+        for_training: Whether a LoRA will be trained on it (False: it only reads); only the
+            reason's words depend on it (:func:`choose_backend`).
 
     Returns:
         A :class:`LoadedModel`.
@@ -189,7 +197,7 @@ def load_model(
     source = model_source(model_name)
     config = _config_dict(source, model_name)
     family = _checked_family(config, model_name, trust_remote_code)
-    chosen, reason, use_4bit = choose_backend(backend, load_in_4bit)
+    chosen, reason, use_4bit = choose_backend(backend, load_in_4bit, for_training=for_training)
     if use_4bit and not family.unsloth.load_in_4bit:  # the family's rule, on either backend
         use_4bit = False
         reason += f" 16-bit LoRA, not 4-bit: {family.unsloth.note}."

@@ -47,7 +47,7 @@ def load_reader(model_name: str, run: Path | None, *, backend: str = "auto", loa
     """Load the base model (the run's, from its ``run.json``, unless named) and attach the run's adapter."""
     base = base_model_of([run] if run else [], model_name)
     loaded = load_model(base, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
-                        trust_remote_code=trusts_remote_code([run] if run else []))
+                        trust_remote_code=trusts_remote_code([run] if run else []), for_training=False)
     if run is not None:
         load_adapter(loaded, run)
     return Reader(loaded, image_limits_of(run), run)
@@ -92,17 +92,28 @@ class DemoReading:
         return [line for result in self.pages for line in result.lines]
 
     def describe(self) -> str:
-        """What was read and how: pages and lines, how ``auto`` decided, speed and flagged lines."""
+        """What was read and how: pages and lines, how ``auto`` decided, speed and flagged lines.
+
+        Example: "mode 'auto': 3 images read as pages. 41 lines read in 12.0 s (3.4 lines/s); ..."
+        """
         as_lines = sum(r.as_line for r in self.pages)
         as_pages = len(self.pages) - as_lines
         n = len(self.lines)
         flagged = sum(bool(line.flags) for line in self.lines)
-        how = f"mode {self.mode!r}: {as_lines} image(s) read as one line, {as_pages} as pages"
-        speed = f"{n} lines read in {self.read_seconds:.1f} s" + (
+        read_as = [f"{_count(k, 'image')} read as {'a ' + what if k == 1 else what + 's'}"
+                   for k, what in ((as_lines, "line"), (as_pages, "page")) if k]
+        how = f"mode {self.mode!r}: " + (", ".join(read_as) or "no images")
+        speed = f"{_count(n, 'line')} read in {self.read_seconds:.1f} s" + (
             f" ({n / self.read_seconds:.1f} lines/s)" if self.read_seconds > 0 and n else "")
         detect = f"; lines found on pages in {self.detect_seconds:.1f} s" if as_pages else ""
-        check = f"; {flagged} line(s) flagged, check them by eye" if flagged else ""
+        them = "it" if flagged == 1 else "them"
+        check = f"; {_count(flagged, 'line')} flagged, check {them} by eye" if flagged else ""
         return f"{how}. {speed}{detect}{check}."
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless ``n`` is 1: "1 image", "3 images", "0 lines"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def flags_of(prediction: Prediction) -> str:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from inkwell.evaluation.align import SPACE_MARK, alignment, confusion_table, visible
 from inkwell.data.dataset import DataReport
@@ -22,10 +22,11 @@ from inkwell.reading.demo import DemoReading
 from inkwell.evaluation.evaluate import RUNAWAY_CER, Evaluation, line_cer, prepare_text
 from inkwell.data.formats.base import FIXES
 from inkwell.data.sources import InputScan
-from inkwell.data.images import draw_boxes, image_to_data_uri, thumbnail_data_uri
+from inkwell.data.images import image_to_data_uri, thumbnail_data_uri, to_rgb
 from inkwell.models.view import ViewSummary
 
 __all__ = [
+    "FLAG_COLOR",
     "FLAG_LABELS",
     "LEGEND_HTML",
     "bootstrap_html",
@@ -36,6 +37,7 @@ __all__ = [
     "format_cer",
     "metrics_html",
     "model_view_html",
+    "numbered_boxes_image",
     "rejected_summary_html",
     "rejected_thumbnails_html",
     "render_diff_html",
@@ -381,9 +383,17 @@ FLAG_LABELS = {
 }
 
 
+#: The colour of a reading's flags, readable in JupyterLab's light theme (5.5:1 on white), its dark theme
+#: (8.4:1 on #111) and, without JupyterLab's variables (a saved notebook elsewhere), as the dark orange
+#: ``#b35900`` (4.8:1 on white): the theme's warning colour, a fifth of the way towards the theme's text colour.
+#: A browser without ``color-mix`` shows the text colour; the flag's warning sign says it either way.
+FLAG_COLOR = ("color-mix(in srgb, var(--jp-warn-color0, #b35900) 80%, "
+              "var(--jp-content-font-color0, #b35900))")
+
+
 def _flag_html(flags: str) -> str:
     marks = [FLAG_LABELS.get(f, (f"\u26a0 {f}", f))[0] for f in flags.split("; ") if f]
-    return (' <b style="color:#b35900">' + html.escape(" ".join(marks)) + "</b>") if marks else ""
+    return (f' <b style="color:{FLAG_COLOR}">' + html.escape(" ".join(marks)) + "</b>") if marks else ""
 
 
 def confidence_html(confidence: float | None) -> str:
@@ -394,12 +404,16 @@ def confidence_html(confidence: float | None) -> str:
             f'of its token probabilities)">{"&lt;1" if confidence < 0.005 else f"{100 * float(confidence):.0f}"}%</small>')
 
 
+#: What the small percentage after a line read means.
+_CONFIDENCE_NOTE = ("The small percentage after a line is its confidence (how sure decoding was); correct the "
+                    "least sure lines first.")
+
+
 def flags_legend_html() -> str:
     """The visible legend of the reading flags and of the confidence shown beside each line."""
-    items = "; ".join(f"<b style='color:#b35900'>{html.escape(label)}</b> = {html.escape(words)}"
+    items = "; ".join(f'<b style="color:{FLAG_COLOR}">{html.escape(label)}</b> = {html.escape(words)}'
                       for label, words in FLAG_LABELS.values())
-    return (f'<p style="margin:0.3em 0">{items}. Check flagged lines by eye. The small percentage after a line is '
-            "its confidence (how sure decoding was); correct the least sure lines first.</p>")
+    return f'<p style="margin:0.3em 0">{items}. Check flagged lines by eye. {_CONFIDENCE_NOTE}</p>'
 
 
 def scan_problems_html(scan: InputScan) -> str:
@@ -415,6 +429,76 @@ def scan_problems_html(scan: InputScan) -> str:
     return "".join(parts)
 
 
+#: Colours of the page view: box outlines, and the number labels (dark text and border on white).
+_BOX_BLUE = (0, 90, 200)
+_LABEL_INK = (20, 20, 20)
+
+
+def _label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's own font at ``size`` px (its small bitmap font where Pillow was built without FreeType)."""
+    try:
+        return ImageFont.load_default(size)
+    except (ImportError, OSError, TypeError):
+        return ImageFont.load_default()
+
+
+def _left_end(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The x of a box's left end and the y of the middle of that end (a slanted line's own height there)."""
+    xs = [x for x, _ in points]
+    left, right = min(xs), max(xs)
+    near = [y for x, y in points if x <= left + 0.1 * (right - left) + 1]
+    return left, (min(near) + max(near)) / 2
+
+
+def numbered_boxes_image(page: Image.Image, polygons: Sequence[Sequence[tuple[int, int]]],
+                         numbers: Sequence[int], max_width: int = 900) -> Image.Image:
+    """A copy of ``page``, at most ``max_width`` wide, each line's box outlined and numbered at its left end.
+
+    The numbers are sized to the lines (six tenths of the line pitch: the smaller of the median
+    step between lines and the median box height; 12 to 40 px on the returned image), dark on
+    white inside a dark border so they read on any paper, and sit in the margin left of a box
+    where there is room, else just inside its left end, at the middle of that end: on the line
+    itself, not on the line above. A number that would cover another moves a little up or down,
+    else further right along its line. The page itself is never changed.
+
+    Args:
+        page: The page image.
+        polygons: One list of points per box, in page coordinates.
+        numbers: One number per box (the line numbers the text list shows).
+        max_width: Widest result, px.
+    """
+    scale = min(1.0, max_width / max(1, page.width))
+    out = to_rgb(page)
+    out = out.resize((max(1, round(page.width * scale)), max(1, round(page.height * scale)))) if scale < 1.0 \
+        else out.copy()
+    boxes = [([(x * scale, y * scale) for x, y in pts], n) for pts, n in zip(polygons, numbers) if len(pts) >= 2]
+    middles = sorted(_left_end(pts)[1] for pts, _ in boxes)
+    steps = sorted(b - a for a, b in zip(middles, middles[1:]) if b - a > 1)  # the pitch of the lines
+    heights = sorted(max(y for _, y in pts) - min(y for _, y in pts) for pts, _ in boxes)
+    pitch = min(steps[len(steps) // 2] if steps else math.inf, heights[len(heights) // 2] if heights else math.inf)
+    size = int(min(40, max(12, round(0.6 * pitch)))) if math.isfinite(pitch) else 16
+    font, pad, rule = _label_font(size), max(2, size // 6), max(2, size // 12)
+    draw = ImageDraw.Draw(out)
+    for pts, _ in boxes:
+        draw.line([*pts, pts[0]], fill=_BOX_BLUE, width=rule)
+    placed: list[tuple[float, float, float, float]] = []
+    for pts, number in boxes:
+        label = str(number)
+        x0, y0, x1, y1 = draw.textbbox((0, 0), label, font=font, anchor="lt")
+        w, h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
+        left, middle = _left_end(pts)
+        inside = left + rule + 1
+        xs = ([left - rule - 2 - w] if left - rule - 2 - w >= 0 else []) + [inside + k * (w + 2) for k in range(4)]
+        spots = [(sx, min(max(0.0, middle - h / 2 + dy * h), out.height - h)) for sx in xs for dy in (0, 0.3, -0.3)]
+        free = [r for r in ((sx, sy, sx + w, sy + h) for sx, sy in spots)
+                if not any(r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3] for q in placed)]
+        rect = free[0] if free else (spots[0][0], spots[0][1], spots[0][0] + w, spots[0][1] + h)
+        placed.append(rect)
+        draw.rectangle(rect, fill=(255, 255, 255), outline=_LABEL_INK, width=rule)
+        draw.text(((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2), label, fill=_LABEL_INK, font=font, anchor="mm")
+    return out
+
+
 def render_page_readings_html(reading: DemoReading, scan: InputScan | None = None, max_width: int = 640) -> str:
     """What was read: line images beside their text; pages with numbered line boxes beside their lines.
 
@@ -424,10 +508,16 @@ def render_page_readings_html(reading: DemoReading, scan: InputScan | None = Non
         max_width: Widest page or line image shown, px.
 
     Returns:
-        An HTML fragment, left-aligned, with a visible legend of the flags.
+        An HTML fragment, left-aligned. The legend of the flags is shown when some line carries one
+        (else only what the confidence beside a line means); the numbers of a page's text list are
+        its lines' own numbers, those drawn on its boxes.
     """
     e = html.escape
-    parts = [flags_legend_html()]
+    parts = []
+    if any(line.flags for line in reading.lines):
+        parts.append(flags_legend_html())
+    elif any(line.confidence is not None for line in reading.lines):
+        parts.append(f'<p style="margin:0.3em 0">{_CONFIDENCE_NOTE}</p>')
     if scan is not None:
         parts.append(scan_problems_html(scan))
     lines = [r for r in reading.pages if r.as_line]
@@ -448,11 +538,11 @@ def render_page_readings_html(reading: DemoReading, scan: InputScan | None = Non
     for result in (r for r in reading.pages if not r.as_line):
         page = result.page
         title = f"{page.file.name}" + (f", page {page.page}" if page.file.suffix.lower() == ".pdf" else "")
-        drawn = draw_boxes(page.image, [line.polygon for line in result.lines],
-                           [str(line.line) for line in result.lines], max_width=max_width)
-        items = "".join(f"<li style='margin:0.1em 0'>{e(line.text)}{_flag_html(line.flags)}"
-                        f"{confidence_html(line.confidence)}</li>"
-                        for line in result.lines) or "<li><i>no text lines found</i></li>"
+        drawn = numbered_boxes_image(page.image, [line.polygon for line in result.lines],
+                                     [line.line for line in result.lines], max_width=max_width)
+        items = "".join(f"<li value='{int(line.line)}' style='margin:0.1em 0'>{e(line.text)}"
+                        f"{_flag_html(line.flags)}{confidence_html(line.confidence)}</li>"
+                        for line in result.lines) or "<li style='list-style:none'><i>no text lines found</i></li>"
         parts.append(
             f"<div style='margin:0.8em 0'><b>{e(title)}</b>: {len(result.lines)} line(s) found"
             "<div style='display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap;text-align:left'>"

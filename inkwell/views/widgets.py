@@ -22,8 +22,8 @@ from inkwell.reading.demo import Reader, read_scan
 from inkwell.views.render import LEGEND_HTML, render_page_readings_html, sample_html
 from inkwell.data.sources import scan_upload
 
-__all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "WORST_OF_SHOWN", "Inspector", "SummaryBox", "UploadReader",
-           "make_inspector", "make_upload_reader", "with_static_copy"]
+__all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "UPLOAD_HINT", "WORST_OF_SHOWN", "Inspector", "SummaryBox",
+           "UploadReader", "make_inspector", "make_upload_reader", "with_static_copy"]
 
 #: CSS class of a live widget; the static copy displayed right after it hides itself while the widget is live.
 LIVE_CLASS = "iw-live"
@@ -223,9 +223,14 @@ def make_inspector(images: Mapping[str, Image.Image], evaluation: Evaluation, fo
 #: Files the upload box accepts (images and PDFs).
 UPLOAD_ACCEPT = ".png,.jpg,.jpeg,.tif,.tiff,.bmp,.webp,.gif,.pdf"
 
+#: The upload box's status line before the first upload (HTML). ipywidgets' ``FileUpload`` is a
+#: button that opens the file chooser: it takes no dropped files, so the line never promises a drop.
+UPLOAD_HINT = ("Choose files (images and PDFs) with the Upload button; they are read like <code>inputs</code> "
+               "and saved.")
+
 
 class UploadReader(SummaryBox):
-    """The upload box: drop images or PDFs, they are read like ``inputs`` and the result shows below."""
+    """The upload box: choose images or PDFs, they are read like ``inputs`` and the result shows below."""
 
     summary: str = "Upload box (needs a running kernel)."
 
@@ -240,7 +245,7 @@ class UploadReader(SummaryBox):
         self.status.value = f"Reading {len(files)} file(s)..."
         try:
             self.html.value = self._handle(files)
-            self.status.value = f"Read {len(files)} file(s): {', '.join(n for n, _ in files)}."
+            self.status.value = html.escape(f"Read {len(files)} file(s): {', '.join(n for n, _ in files)}.")
         except Exception as exc:  # noqa: BLE001 - shown to the user in the box, the notebook keeps running
             self.html.value = f"<p><b>Could not read the upload:</b> {html.escape(str(exc))}</p>"
             self.status.value = "Failed; see the message below."
@@ -256,9 +261,10 @@ def make_upload_reader(
     pdf_dpi: int = 200,
     output_dir: str = "",
 ) -> UploadReader:
-    """Build the upload box: dropped images and PDFs are read like ``inputs`` and saved in a new folder.
+    """Build the upload box: chosen images and PDFs are read like ``inputs`` and saved in a new folder.
 
-    The box holds a ``FileUpload`` (images and PDFs, several at once), a status line and
+    The box holds a ``FileUpload`` (a button that opens the file chooser; images and PDFs,
+    several at once; it takes no dropped files), a status line (HTML) and
     the HTML of the last result. ``box.read([(name, bytes), ...])`` does what an upload
     does, so the box can be driven without a browser.
 
@@ -274,7 +280,7 @@ def make_upload_reader(
                 + render_page_readings_html(reading, scan))
 
     upload = widgets.FileUpload(accept=UPLOAD_ACCEPT, multiple=True, description="Upload")
-    status = widgets.Label(value="Drop or choose images and PDFs; they are read like `inputs` and saved.")
+    status = widgets.HTML(value=UPLOAD_HINT)
     out_html = widgets.HTML(value="")
     box = UploadReader([upload, status, out_html])
     box.add_class(LIVE_CLASS)

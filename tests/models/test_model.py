@@ -17,6 +17,10 @@ def test_choose_backend_without_gpu_says_why() -> None:
     assert "no CUDA GPU" in reason and "full precision" in reason
     with pytest.raises(RuntimeError, match="CUDA"):
         choose_backend("unsloth")
+    assert "cannot train 4-bit weights" in reason  # 02_finetune trains: the reason says what training cannot do
+    reading = choose_backend("auto", load_in_4bit=True, for_training=False).reason
+    assert "full precision for reading" in reading and "train" not in reading
+    assert "4-bit" not in choose_backend("auto", load_in_4bit=False, for_training=False).reason
 
 
 def test_missing_local_model_is_a_clear_error(home: Path) -> None:

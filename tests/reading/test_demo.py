@@ -32,7 +32,8 @@ def test_pages_become_lines_and_all_lines_are_read_in_shared_batches(reader, tmp
     pages = [SourcePage(tmp_path / "page.png", 1, page.image), SourcePage(tmp_path / "line.png", 1, line)]
     auto = read_pages(reader, pages, mode="auto", batch_size=4, progress=False)
     assert [r.as_line for r in auto.pages] == [False, True]  # decided by shape, and said so
-    assert [len(r.lines) for r in auto.pages] == [4, 1] and "1 image(s) read as one line, 1 as pages" in auto.describe()
+    assert [len(r.lines) for r in auto.pages] == [4, 1]
+    assert "1 image read as a line, 1 image read as a page" in auto.describe()
     assert [ln.line for ln in auto.pages[0].lines] == [1, 2, 3, 4]
     tops = [min(y for _, y in ln.polygon) for ln in auto.pages[0].lines]
     assert tops == sorted(tops)  # reading order: top to bottom
@@ -60,7 +61,8 @@ def test_a_folder_is_read_saved_and_shown_and_nothing_is_overwritten(reader, hom
     assert again.folder != saved.folder and saved.csv.read_bytes() == again.csv.read_bytes()  # a new folder
     view = render_page_readings_html(reading, scan)
     assert "empty.png" in view and "notes.txt" in view and "3 line(s) found" in view
-    assert "loop" in view and "limit" in view  # the flags' legend is visible, not a tooltip
+    flagged = any(line.flags for line in reading.lines)
+    assert ("loop" in view and "limit" in view) == flagged  # the flags' legend is visible when a line is flagged
 
 
 def test_the_upload_box_reads_dropped_files_and_keeps_a_static_copy(reader, tmp_path: Path) -> None:
@@ -115,3 +117,38 @@ def test_every_line_read_carries_its_confidence_to_the_csv_the_page_xml_and_the_
     assert [ln.key for ln in now] == [ln.key for ln in later]
     assert [image_digest(ln.image) for ln in now] == [image_digest(ln.image) for ln in later]
     assert [ln.confidence for ln in later] == pytest.approx(sure, abs=1e-4)
+
+
+@pytest.mark.parametrize("as_line, said, unsaid", [
+    ([False], "mode 'auto': 1 image read as a page. 0 lines read", ["image(s)", "line(s)", "0 image", "as a line"]),
+    ([False] * 3, "3 images read as pages.", ["0 image", "read as a line"]),
+    ([True, True, False], "2 images read as lines, 1 image read as a page.", ["(s)"]),
+    ([], "mode 'auto': no images.", ["0 image"]),
+])
+def test_describe_reads_naturally(as_line, said, unsaid, tmp_path: Path) -> None:
+    from inkwell.reading.demo import DemoReading, PageResult
+
+    image = Image.new("RGB", (40, 40), "white")
+    reading = DemoReading("auto", [PageResult(SourcePage(tmp_path / f"{i}.png", 1, image), a)
+                                   for i, a in enumerate(as_line)])
+    text = reading.describe()
+    assert said in text and not any(u in text for u in unsaid)
+
+
+def test_describe_counts_flagged_lines_in_words(tmp_path: Path) -> None:
+    from inkwell.reading.demo import DemoReading, PageResult
+    from inkwell.reading.readings import LineReading
+
+    box = [(0, 0), (9, 0), (9, 9), (0, 9)]
+    lines = [LineReading("p", tmp_path / "p.png", 1, n, box, "t", flags=f) for n, f in ((1, "length_limit"), (2, ""))]
+    one = DemoReading("pages", [PageResult(SourcePage(tmp_path / "p.png", 1, Image.new("RGB", (9, 9))), False, lines)],
+                      read_seconds=1.0).describe()
+    assert "2 lines read in 1.0 s" in one and "1 line flagged, check it by eye" in one
+
+
+def test_a_reader_speaks_of_reading_not_training(reader) -> None:
+    if reader.loaded.device == "cuda":
+        pytest.skip("the 4-bit note is a CPU's")
+    said = reader.loaded.describe()
+    assert "train" not in said
+    assert "for reading" in said  # load_in_4bit is on by default and there is no GPU in the tests

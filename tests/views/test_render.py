@@ -197,3 +197,96 @@ def test_confidence_beside_a_line(confidence, shown):
 
     out = confidence_html(confidence)
     assert (shown in out) if shown else out == ""
+
+
+# ---------------------------------------------------------------------------
+# 04_demo's page view: flag colour, legend, numbered boxes
+# ---------------------------------------------------------------------------
+
+
+def _reading(flags=("", "", ""), numbers=(1, 2, 3), confidence=0.9):
+    """A DemoReading of one white 1000 x 800 page, boxes 100..900 wide, 50 high, 60 apart, no model needed."""
+    from pathlib import Path
+
+    from inkwell.data.sources import SourcePage
+    from inkwell.reading.demo import DemoReading, PageResult
+    from inkwell.reading.readings import LineReading
+
+    page = SourcePage(Path("page.png"), 1, PIL.Image.new("RGB", (1000, 800), "white"))
+    lines = [LineReading(source="page", file=page.file, page=1, line=n,
+                         polygon=[(100, 100 + 60 * i), (900, 100 + 60 * i), (900, 150 + 60 * i), (100, 150 + 60 * i)],
+                         text=f"line {n}", flags=f, confidence=confidence)
+             for i, (n, f) in enumerate(zip(numbers, flags))]
+    return DemoReading("pages", [PageResult(page, False, lines)])
+
+
+def test_the_flag_colour_follows_the_theme_and_falls_back_to_the_old_orange():
+    from inkwell.views.render import FLAG_COLOR, _flag_html, flags_legend_html
+
+    assert "var(--jp-warn-color0, #b35900)" in FLAG_COLOR and "var(--jp-content-font-color0, #b35900)" in FLAG_COLOR
+    assert f"color:{FLAG_COLOR}" in _flag_html("repetition_loop") and "loop" in _flag_html("repetition_loop")
+    legend = flags_legend_html()
+    assert legend.count(f"color:{FLAG_COLOR}") == 2 and "color:#b35900" not in legend
+    assert "'" not in FLAG_COLOR and '"' not in FLAG_COLOR  # fits a style attribute quoted either way
+
+
+def test_the_flag_legend_shows_only_when_a_line_is_flagged():
+    from inkwell.views.render import render_page_readings_html
+
+    calm = render_page_readings_html(_reading())
+    assert "loop" not in calm and "limit" not in calm and "Check flagged lines" not in calm
+    assert "confidence" in calm  # what the percentage beside a line means is still said
+    flagged = render_page_readings_html(_reading(flags=("", "length_limit", "")))
+    assert "Check flagged lines" in flagged and "loop" in flagged and "limit" in flagged
+    bare = render_page_readings_html(_reading(confidence=None))
+    assert "Check flagged lines" not in bare and "confidence" not in bare
+
+
+def test_the_text_list_numbers_are_the_box_numbers_even_when_lines_are_dropped():
+    from inkwell.views.render import render_page_readings_html
+
+    view = render_page_readings_html(_reading(numbers=(1, 3, 7)))
+    assert "<li value='1'" in view and "<li value='3'" in view and "<li value='7'" in view
+    assert view.index("line 3") < view.index("line 7")
+
+
+def test_box_numbers_are_large_on_white_in_the_margin_at_each_lines_own_height():
+    import numpy as np
+
+    from inkwell.views.render import numbered_boxes_image
+
+    reading = _reading(numbers=(1, 2, 3))
+    lines = reading.pages[0].lines
+    drawn = np.asarray(numbered_boxes_image(reading.pages[0].page.image, [ln.polygon for ln in lines],
+                                            [ln.line for ln in lines], max_width=1000))
+    margin = drawn[:, :100]  # left of the boxes: only the labels are drawn there
+    dark = (margin.max(axis=2) < 90).any(axis=1)  # the labels' border and digits
+    runs, start = [], None
+    for y, d in enumerate([*dark, False]):
+        if d and start is None:
+            start = y
+        elif not d and start is not None:
+            runs.append((start, y))
+            start = None
+    assert len(runs) == 3  # one label per box, apart
+    for (top, bottom), i in zip(runs, range(3)):
+        assert bottom - top >= 24  # large: not the 8 px of old
+        assert 100 + 60 * i <= (top + bottom) / 2 <= 150 + 60 * i  # at the middle of its own line, not the one above
+    assert (margin[runs[0][0] + 4: runs[0][1] - 4].min(axis=2) > 250).any()  # a white ground inside the border
+
+
+def test_box_numbers_of_crowded_boxes_never_cover_each_other():
+    import numpy as np
+
+    from inkwell.views.render import numbered_boxes_image
+
+    page = PIL.Image.new("RGB", (600, 400), "white")
+    box = [(10, 100), (590, 100), (590, 140), (10, 140)]  # no room in the margin: the numbers go inside
+    one = np.asarray(numbered_boxes_image(page, [box], [1])).astype(int)
+    two = np.asarray(numbered_boxes_image(page, [box, box], [1, 2])).astype(int)
+    gray = (one[..., 0] == one[..., 1]) & (one[..., 1] == one[..., 2]) & (one[..., 0] < 250)  # label 1's ink
+    ys, xs = np.nonzero(gray)
+    assert 10 <= xs.min() and 100 - 20 <= ys.min() and ys.max() <= 140 + 20  # at the box's left end
+    label_one = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    assert (one[label_one] == two[label_one]).all()  # label 2 went elsewhere
+    assert (one != two).any()

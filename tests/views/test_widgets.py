@@ -70,3 +70,14 @@ def test_static_copy_and_text_form():
     bundle = box._repr_mimebundle_()
     assert bundle["text/plain"].startswith("Inspector: 5 lines sorted by finetuned")
     assert "VBox" not in repr(box)
+
+
+def test_the_upload_box_promises_no_drop_and_shows_code_as_code():
+    import ipywidgets as widgets
+
+    from inkwell.views.widgets import UPLOAD_HINT, make_upload_reader
+
+    box = make_upload_reader(None)  # the reader is used only once files arrive
+    assert isinstance(box.status, widgets.HTML) and box.status.value == UPLOAD_HINT
+    assert UPLOAD_HINT.startswith("Choose files") and "<code>inputs</code>" in UPLOAD_HINT
+    assert "`" not in UPLOAD_HINT and "drop" not in UPLOAD_HINT.lower()
