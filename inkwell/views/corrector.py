@@ -35,11 +35,11 @@ from inkwell.data.images import draw_boxes, image_to_data_uri, open_rgb, polygon
 from inkwell.reading.pages import LineBox, crop_lines
 from inkwell.core.paths import project_path
 from inkwell.reading.readings import CSV_NAME
-from inkwell.views.render import FLAG_LABELS, LEGEND_HTML, confidence_html, render_diff_html
+from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidence_html, render_diff_html
 from inkwell.data.sources import InputScan
 from inkwell.views.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 
-__all__ = ["Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "make_corrector"]
+__all__ = ["SETTLE_SECONDS", "Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "make_corrector"]
 
 _NUMBERED = re.compile(r"-p\d{3}$")  # a page of a PDF or multi-page TIFF (SourcePage.name)
 _THUMB = 200  # width of the page shown beside a line cut from it, px
@@ -348,7 +348,7 @@ class Corrector(SummaryBox):
         state = (f" \u00b7 <b>\u2714 checked ({check.status.replace('_', ' ')})</b>" if check
                  else " \u00b7 not checked yet")
         marks = [FLAG_LABELS.get(f, (f"\u26a0 {f}", f)) for f in line.flags.split("; ") if f]
-        flags = "".join(f" \u00b7 <b style='color:#b35900' title='{html.escape(why)}'>{html.escape(mark)}</b> "
+        flags = "".join(f" \u00b7 <b style='color:{FLAG_COLOR}' title='{html.escape(why)}'>{html.escape(mark)}</b> "
                         f"<small>({html.escape(why)})</small>" for mark, why in marks)
         sure = confidence_html(line.confidence) or " <small>(no confidence)</small>"
         where = (f"<img src='{self._on_page(line)}' style='max-width:{_THUMB}px;border:1px solid "

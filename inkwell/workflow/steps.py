@@ -204,7 +204,7 @@ def predict_systems(
         raise ValueError(f"Run(s) {clash} have the name of another system in this evaluation; rename the run "
                          "folder under adapters/ or leave that baseline out.")
     loaded = load_model(base_name, load_in_4bit=load_in_4bit, backend=backend, gradient_checkpointing=False,
-                        trust_remote_code=trusts_remote_code(runs))
+                        for_training=False, trust_remote_code=trusts_remote_code(runs))
     refs = list(lines["text"])
     images = list(lines["image"])
     limit = max_new_tokens_for(loaded.processor, refs)
