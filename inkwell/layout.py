@@ -26,6 +26,7 @@ __all__ = [
     "COLUMN_GAP",
     "EDGE_FRAGMENT",
     "EDGE_MARGIN",
+    "INK_LEVEL",
     "INK_SIDE",
     "LINE_PAD",
     "MERGE_DRIFT",
@@ -37,6 +38,7 @@ __all__ = [
     "crowding",
     "drop_edge_fragments",
     "ink_mask",
+    "ink_masks",
     "merge_fragments",
     "pad_box",
     "reading_order",
@@ -80,6 +82,11 @@ EDGE_FRAGMENT = 0.35
 
 #: Longest side of the page's ink mask (:func:`ink_mask`): ruled lines are looked for at this size.
 INK_SIDE = 2400
+
+
+#: A pixel is ink when it is darker than this share of the way from the paper to the darkest ink: halfway
+#: keeps pen strokes whole and leaves out most ink showing through from the back of the leaf.
+INK_LEVEL = 0.5
 
 
 #: How many line heights, centred on two line pieces, are searched for a ruled line between them.
@@ -340,19 +347,23 @@ def _cut(box: LineBox, cuts: Sequence[float]) -> list[LineBox]:
     return pieces
 
 
-def ink_mask(page: Image.Image, max_side: int = INK_SIDE) -> InkMask:
-    """The page's dark pixels (ink, printed rules): darker than halfway between the paper (the median
-    grey) and the darkest ink (the 1st percentile), in blocks of n x n pixels so that the longer side is
-    at most ``max_side`` (ruled lines and gutters are searched there, :func:`split_at_rules`)."""
+def ink_mask(page: Image.Image, max_side: int = INK_SIDE, level: float = INK_LEVEL) -> InkMask:
+    """The page's dark pixels (ink, printed rules): darker than ``level`` of the way from the paper (the
+    median grey) to the darkest ink (the 1st percentile), in blocks of n x n pixels so that the longer
+    side is at most ``max_side`` (ruled lines and gutters are searched there, :func:`split_at_rules`)."""
+    return ink_masks(page, (level,), max_side)[0]
+
+
+def ink_masks(page: Image.Image, levels: Sequence[float], max_side: int = INK_SIDE) -> list[InkMask]:
+    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once)."""
     step = max(1, -(-max(page.size) // max_side))
     gray = np.asarray(page.convert("L"))
     sample = gray[:: max(1, gray.shape[0] // 256), :: max(1, gray.shape[1] // 256)]
-    paper, dark = np.median(sample), np.percentile(sample, 1)
-    mask = gray < (paper + dark) / 2
-    if step > 1:  # a block is dark when any of its pixels is: a rule one pixel wide is kept
-        h, w = (mask.shape[0] // step) * step, (mask.shape[1] // step) * step
-        mask = mask[:h, :w].reshape(h // step, step, w // step, step).any(axis=(1, 3))
-    return InkMask(mask, step)
+    paper, dark = float(np.median(sample)), float(np.percentile(sample, 1))
+    if step > 1:  # a block is as dark as its darkest pixel: a rule one pixel wide is kept
+        h, w = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
+        gray = gray[:h, :w].reshape(h // step, step, w).min(axis=1).reshape(h // step, w // step, step).min(axis=2)
+    return [InkMask(gray < paper - level * (paper - dark), step) for level in levels]
 
 
 def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP,
