@@ -58,6 +58,7 @@ __all__ = [
     "MARK_PAD",
     "MARK_REACH",
     "MARK_SIZE",
+    "RULE_LEVEL",
     "PPOCR_DET_MODEL",
     "READ_MODES",
     "LineBox",
@@ -127,10 +128,15 @@ MARK_CELL = 1.0
 #: line height tall: the size of the field it stands for (a word or two), never wider than its cell.
 MARK_PAD = 0.5
 
-#: Marks, and the ruled lines around them, are looked for in a mask this share of the way from the paper
-#: to the darkest ink (:func:`ink_mask`), lighter than :data:`INK_LEVEL`: ditto marks are quick thin
-#: strokes, and a register's printed rules are often a pixel wide and faint; cut halfway, both break up.
+#: Marks are looked for in a mask this share of the way from the paper to the darkest ink
+#: (:func:`ink_mask`), lighter than :data:`INK_LEVEL`: ditto marks are quick thin strokes that break up
+#: when cut halfway.
 MARK_LEVEL = 0.4
+
+#: The ruled lines around marks are looked for in a mask lighter still: a register's printed rules are
+#: often a pixel wide and faint, and fainter again on a scan made smaller. Ink showing through from the
+#: back of the leaf comes in at this level too, but never as a line dark down several line heights.
+RULE_LEVEL = 0.25
 
 
 #: Width / height at which an image counts as one text line for mode "auto". A line of even three
@@ -199,9 +205,9 @@ def detect_lines(page: Image.Image, *, max_side: int = MAX_SIDE, merge_gap: floa
         found = _detect(pixels, closer)
     if not found:
         return []
-    ink, faint = ink_masks(page, (INK_LEVEL, MARK_LEVEL))
+    ink, faint, fainter = ink_masks(page, (INK_LEVEL, MARK_LEVEL, RULE_LEVEL))
     found = split_at_rules(drop_edge_fragments(found, width, height), ink)
-    found = table_marks(merge_fragments(found, max_gap=merge_gap, ink=ink), faint)
+    found = table_marks(merge_fragments(found, max_gap=merge_gap, ink=ink), faint, fainter)
     return reading_order([pad_box(b, LINE_PAD, width, height) for b in found])
 
 
@@ -266,7 +272,7 @@ def _cell(rules: InkMask, mark: Sequence[float], height: float) -> tuple[float, 
     return x0, x1
 
 
-def table_marks(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
+def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | None = None) -> list[LineBox]:
     """Add the table fields the detector cannot see: ditto marks (and dashes) that repeat the cell above.
 
     A register repeats a date or a place down its column with ditto marks, a stroke or two far smaller
@@ -283,8 +289,9 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
 
     Args:
         boxes: The page's line boxes (before padding).
-        ink: The page's dark pixels, where marks and rules are looked for (:func:`ink_mask` at
-            :data:`MARK_LEVEL`); None adds nothing.
+        ink: The page's dark pixels, where marks are looked for (:func:`ink_mask` at :data:`MARK_LEVEL`);
+            None adds nothing.
+        rules: Where ruled lines are looked for (:func:`ink_mask` at :data:`RULE_LEVEL`; default ``ink``).
 
     Returns:
         The boxes, those joined to marks replaced by the joined boxes, and the new ones after them (a box
@@ -293,6 +300,7 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
     height = _line_height(boxes)
     if ink is None or height <= 0:
         return list(boxes)
+    rules = rules if rules is not None else ink
     bounds = [b.bbox for b in boxes]
     groups: list[tuple[float, float, float, list[Sequence[float]]]] = []  # cell left, right, row centre, marks
     for mark in _mark_clusters(ink, boxes, height):
@@ -300,7 +308,7 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
         row = [b for b in bounds if b[1] <= centre <= b[3]]
         if not any(b[2] <= mark[0] for b in row) or not any(b[0] >= mark[2] for b in row):
             continue
-        cell = _cell(ink, mark, height)
+        cell = _cell(rules, mark, height)
         if cell is None:
             continue
         for x0, x1, y, marks in groups:
