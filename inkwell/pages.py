@@ -13,7 +13,9 @@ the size the detector first saw it at is seen again, closer. The boxes are then
 cut where ruled lines cross them, cleaned of facing-page fragments, joined where
 they are pieces of one line, padded by :data:`LINE_PAD` pixels, clipped to the
 page and put in reading order: all of that is :mod:`inkwell.layout`, whose names
-are re-exported here.
+are re-exported here. On a ruled table, the fields the detector cannot see (ditto
+marks, a stroke or two) are found here as small marks of ink in the table's cells
+(:func:`table_marks`, with OpenCV's connected components; OpenCV comes with rapidocr).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from inkwell.baselines import bgr_array, ppocr_engine, ppocr_model_path
 from inkwell.images import perspective_crop, polygon_crop, to_rgb
 from inkwell.layout import (COLUMN_GAP, EDGE_FRAGMENT, EDGE_MARGIN, INK_LEVEL, INK_SIDE, LINE_PAD, MERGE_DRIFT,
                             MERGE_GAP, MERGE_GROWTH, RULE_SPAN, InkMask, LineBox, _axes, _rule_columns, crowding,
-                            drop_edge_fragments, ink_mask, ink_masks, merge_fragments, pad_box, reading_order, split_at_rules)
+                            drop_edge_fragments, ink_mask, ink_masks, merge_fragments, pad_box, reading_order,
+                            split_at_rules)
 from inkwell.synth import DEMO_PHRASES, render_line
 
 __all__ = [
