@@ -26,6 +26,7 @@ __all__ = [
     "COLUMN_GAP",
     "EDGE_FRAGMENT",
     "EDGE_MARGIN",
+    "INK_LEVEL",
     "INK_SIDE",
     "LINE_PAD",
     "MERGE_DRIFT",
@@ -34,9 +35,12 @@ __all__ = [
     "RULE_SPAN",
     "InkMask",
     "LineBox",
+    "box_axes",
+    "rule_columns",
     "crowding",
     "drop_edge_fragments",
     "ink_mask",
+    "ink_masks",
     "merge_fragments",
     "pad_box",
     "reading_order",
@@ -80,6 +84,11 @@ EDGE_FRAGMENT = 0.35
 
 #: Longest side of the page's ink mask (:func:`ink_mask`): ruled lines are looked for at this size.
 INK_SIDE = 2400
+
+
+#: A pixel is ink when it is darker than this share of the way from the paper to the darkest ink: halfway
+#: keeps pen strokes whole and leaves out most ink showing through from the back of the leaf.
+INK_LEVEL = 0.5
 
 
 #: How many line heights, centred on two line pieces, are searched for a ruled line between them.
@@ -135,7 +144,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return min(a1, b1) - max(a0, b0)
 
 
-def _axes(box: LineBox) -> tuple[np.ndarray, np.ndarray, float, float]:
+def box_axes(box: LineBox) -> tuple[np.ndarray, np.ndarray, float, float]:
     """A box's centre, direction along its text (pointing right), height across it and length along it.
 
     A box taller than wide (one letter, a number, a ditto mark) has no direction of its own: it is
@@ -163,8 +172,8 @@ def _same_line(a: LineBox, b: LineBox, max_gap: float) -> float | None:
     """
     left, right = (a, b) if a.center[0] <= b.center[0] else (b, a)
     (ll, _, lr, _), (rl, _, rr, _) = left.bbox, right.bbox
-    cl, ul, hl, _ = _axes(left)
-    cr, _, hr, _ = _axes(right)
+    cl, ul, hl, _ = box_axes(left)
+    cr, _, hr, _ = box_axes(right)
     narrow = max(1, min(lr - ll, rr - rl))
     if _overlap(ll, lr, rl, rr) > narrow / 3:
         return None
@@ -183,7 +192,7 @@ def _enclose_all(members: Sequence[LineBox]) -> tuple[list[tuple[float, float]],
     The slope is the length-weighted fit of a straight line through the pieces' centres (one piece:
     its own direction); the rectangle's sides are parallel and perpendicular to it.
     """
-    axes = [_axes(m) for m in members]
+    axes = [box_axes(m) for m in members]
     if len(members) == 1:
         u = axes[0][1]
     else:
@@ -206,16 +215,16 @@ def _ruled_between(ink: InkMask | None, a: LineBox, b: LineBox) -> bool:
     """Whether a ruled line (a table's column rule, a margin line) stands between two boxes on one row.
 
     ``ink`` is the page's dark pixels (:func:`ink_mask`); the strip between the two boxes (at least a
-    few pixels wide) is searched for a column ruled down the page (:func:`_rule_columns`).
+    few pixels wide) is searched for a column ruled down the page (:func:`rule_columns`).
     """
     if ink is None:
         return False
     left, right = (a, b) if a.center[0] <= b.center[0] else (b, a)
-    height = max(1.0, (_axes(a)[2] + _axes(b)[2]) / 2)
+    height = max(1.0, (box_axes(a)[2] + box_axes(b)[2]) / 2)
     x0, x1 = sorted((left.bbox[2], right.bbox[0]))
     spare = max(2, int(height / 8))
     middle = (a.center[1] + b.center[1]) / 2
-    return bool(_rule_columns(ink, x0 - spare, x1 + spare, middle, height)[0].any())
+    return bool(rule_columns(ink, x0 - spare, x1 + spare, middle, height)[0].any())
 
 
 def _gutter_between(items: Sequence[LineBox], i: int, j: int) -> bool:
@@ -229,7 +238,7 @@ def _gutter_between(items: Sequence[LineBox], i: int, j: int) -> bool:
     a, b = items[i], items[j]
     left, right = (a, b) if a.center[0] <= b.center[0] else (b, a)
     middle = (left.bbox[2] + right.bbox[0]) / 2
-    height = max(1.0, (_axes(a)[2] + _axes(b)[2]) / 2)
+    height = max(1.0, (box_axes(a)[2] + box_axes(b)[2]) / 2)
     row = (a.center[1] + b.center[1]) / 2
     neighbours = crossing = 0
     for k, other in enumerate(items):
@@ -255,7 +264,7 @@ class InkMask:
     step: int = 1
 
 
-def _rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,
+def rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,
                   height: float) -> tuple[np.ndarray, float]:
     """For each column from ``x0`` to ``x1`` (page pixels, every ``ink.step``-th): whether a ruled line runs
     down it, and the page x of the first column.
@@ -287,7 +296,7 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
     """Cut boxes where a ruled line crosses them: the detector sometimes runs a table row's fields, or a
     heading across a book's gutter, into one box.
 
-    A cut is made at each run of ruled columns (:func:`_rule_columns`) that leaves at least half a
+    A cut is made at each run of ruled columns (:func:`rule_columns`) that leaves at least half a
     line height of box on either side; the pieces keep the box's slope and score.
 
     Args:
@@ -302,9 +311,9 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
     out: list[LineBox] = []
     for box in boxes:
         left, _, right, _ = box.bbox
-        _, _, height, _ = _axes(box)
+        _, _, height, _ = box_axes(box)
         margin = max(2, int(height / 2))
-        ruled, first = _rule_columns(ink, left + margin, right - margin, box.center[1], height)
+        ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
         if not ruled.any():
             out.append(box)
             continue
@@ -340,19 +349,23 @@ def _cut(box: LineBox, cuts: Sequence[float]) -> list[LineBox]:
     return pieces
 
 
-def ink_mask(page: Image.Image, max_side: int = INK_SIDE) -> InkMask:
-    """The page's dark pixels (ink, printed rules): darker than halfway between the paper (the median
-    grey) and the darkest ink (the 1st percentile), in blocks of n x n pixels so that the longer side is
-    at most ``max_side`` (ruled lines and gutters are searched there, :func:`split_at_rules`)."""
+def ink_mask(page: Image.Image, max_side: int = INK_SIDE, level: float = INK_LEVEL) -> InkMask:
+    """The page's dark pixels (ink, printed rules): darker than ``level`` of the way from the paper (the
+    median grey) to the darkest ink (the 1st percentile), in blocks of n x n pixels so that the longer
+    side is at most ``max_side`` (ruled lines and gutters are searched there, :func:`split_at_rules`)."""
+    return ink_masks(page, (level,), max_side)[0]
+
+
+def ink_masks(page: Image.Image, levels: Sequence[float], max_side: int = INK_SIDE) -> list[InkMask]:
+    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once)."""
     step = max(1, -(-max(page.size) // max_side))
     gray = np.asarray(page.convert("L"))
     sample = gray[:: max(1, gray.shape[0] // 256), :: max(1, gray.shape[1] // 256)]
-    paper, dark = np.median(sample), np.percentile(sample, 1)
-    mask = gray < (paper + dark) / 2
-    if step > 1:  # a block is dark when any of its pixels is: a rule one pixel wide is kept
-        h, w = (mask.shape[0] // step) * step, (mask.shape[1] // step) * step
-        mask = mask[:h, :w].reshape(h // step, step, w // step, step).any(axis=(1, 3))
-    return InkMask(mask, step)
+    paper, dark = float(np.median(sample)), float(np.percentile(sample, 1))
+    if step > 1:  # a block is as dark as its darkest pixel: a rule one pixel wide is kept
+        h, w = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
+        gray = gray[:h, :w].reshape(h // step, step, w).min(axis=1).reshape(h // step, w // step, step).min(axis=2)
+    return [InkMask(gray < paper - level * (paper - dark), step) for level in levels]
 
 
 def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP,
@@ -392,7 +405,7 @@ def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP,
     pairs.sort()
     group = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    tallest = {i: _axes(items[i])[2] for i in range(n)}
+    tallest = {i: box_axes(items[i])[2] for i in range(n)}
     for _gap, i, j in pairs:
         gi, gj = group[i], group[j]
         if gi == gj:
@@ -412,7 +425,7 @@ def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP,
             out.append(items[ks[0]])
             continue
         polygon, _ = _enclose_all([items[k] for k in ks])
-        weights = [_axes(items[k])[3] for k in ks]
+        weights = [box_axes(items[k])[3] for k in ks]
         score = sum(items[k].score * w for k, w in zip(ks, weights)) / sum(weights)
         out.append(LineBox(polygon, score))
     return out
@@ -523,7 +536,7 @@ def crowding(boxes: Sequence[LineBox]) -> float:
     around 2 or more, boxes hold two lines each, staggered: the page's lines are too close for the
     size the detector saw it at. 0 when fewer than 4 lines can be compared.
     """
-    wide = [(b, _axes(b)[2]) for b in boxes if _axes(b)[3] > 4 * _axes(b)[2]]
+    wide = [(b, box_axes(b)[2]) for b in boxes if box_axes(b)[3] > 4 * box_axes(b)[2]]
     ratios = []
     for box, height in wide:
         left, _, right, _ = box.bbox
@@ -553,14 +566,14 @@ def drop_edge_fragments(boxes: Sequence[LineBox], width: int, height: int) -> li
     """
     if len(boxes) < 3:
         return list(boxes)
-    lengths = sorted(_axes(b)[3] for b in boxes)
+    lengths = sorted(box_axes(b)[3] for b in boxes)
     typical = lengths[len(lengths) // 2]
     margin = EDGE_MARGIN * width
     kept = []
     for box in boxes:
         left, _, right, _ = box.bbox
         at_edge = left <= margin or right >= width - 1 - margin
-        if at_edge and _axes(box)[3] < EDGE_FRAGMENT * typical:
+        if at_edge and box_axes(box)[3] < EDGE_FRAGMENT * typical:
             continue
         kept.append(box)
     return kept
