@@ -193,17 +193,43 @@ class Training:
                 helpers.load_adapter(self.loaded, run.checkpoint)
 
     def again(self, work: Path) -> str:
+        """Resume the newest interrupted run with a checkpoint (else start anew); check what the two said.
+
+        ``describe_interrupted`` names every interrupted run and the step it stopped after; resuming
+        says (a ``CleanedUp`` warning) which checkpoints the crash cut short were removed and from which
+        step it goes on, and the run then finishes under its own name, resumed from that step.
+        """
+        import warnings
+
+        from inkwell.core.paths import CleanedUp
         from inkwell.models.runs import describe_interrupted, interrupted_runs
 
         said = describe_interrupted(self.root)
-        resumable = [r for r in interrupted_runs(self.root) if r.last_step]
-        if resumable:
-            result = helpers.train_adapter(self.loaded, self.train, self.settings, self.root / "ignored",
-                                           resume=helpers.find_interrupted("last", self.root))
-        else:
-            result = helpers.train_adapter(self.loaded, self.train, self.settings, self.root / "new")
+        interrupted = interrupted_runs(self.root)
+        for run in interrupted:  # each leftover named, with where it stopped
+            assert f"- {run.describe()}" in said, (run, said)
+        resumable = [r for r in interrupted if r.last_step]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if resumable:
+                resumed = helpers.find_interrupted("last", self.root)
+                cut_short = sorted(c for c in (resumed.path / "checkpoints").glob("checkpoint-*")
+                                   if c.is_dir() and int(c.name.split("-")[1]) > resumed.last_step)
+                result = helpers.train_adapter(self.loaded, self.train, self.settings, self.root / "ignored",
+                                               resume=resumed)
+            else:
+                result = helpers.train_adapter(self.loaded, self.train, self.settings, self.root / "new")
+        told = "\n".join(str(w.message) for w in caught if issubclass(w.category, CleanedUp))
         assert result.info.metrics["steps"] == 3, (said, result.info.metrics)
-        return said + "\n" + helpers.describe_training(result)
+        if resumable:
+            assert result.run_dir == resumed.path.with_name(resumed.name), result.run_dir
+            assert result.info.metrics["resumed_from_step"] == resumed.last_step
+            if cut_short:  # the removed checkpoints named, and the step it resumes from
+                assert all(str(c) in told for c in cut_short), (cut_short, told)
+                assert f"resuming from step {resumed.last_step}" in told, told
+            else:
+                assert "checkpoints cut short" not in told, told
+        return "\n".join(filter(None, [said, told, helpers.describe_training(result)]))
 
 
 class Export:

@@ -10,7 +10,10 @@ is killed. A first child runs the step unarmed and counts its calls N; the kill 
 K in 1..N, or ``max kills`` of them spread evenly (the first and last always in). After each kill,
 another child runs the scenario's ``check`` (earlier results intact, nothing half-written listed or
 loaded) and ``again`` (the next run of the step succeeds; what it cleaned up is what the crash left).
-The last line printed is a JSON summary: the step, N, the kill points tried and every failure.
+The last line printed is a JSON summary: the step, N, the kill points tried, after how many the
+crash left hidden staging folders (``cleaned_up_after``) and the next run said it cleaned something
+up (``said_cleaned_up``: a ``CleanedUp`` warning, or the scenario's ``again`` returning one), and
+every failure.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {"os.rename": 0, "os.remove": 0, "os.rmdir": 0, "os.mkdir": 0, "os.truncate": 0, "os.link": 1,
                 "os.symlink": 1}
 _DIR_FD = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 2, "os.rename": 2}
+#: How every ``CleanedUp`` warning begins (``inkwell.core.paths``, ``inkwell.models.runs``).
+_CLEANED_UP = "Cleaned up after an interrupted earlier write"
 
 
 class _Counter:
@@ -141,14 +146,14 @@ def run(scenario: Any, work: Path, most: int) -> dict[str, Any]:
         if unsaid:
             raise AssertionError(f"the next run did not say it cleaned up {unsaid}: {said[:500]}")
         scenario.check(work)
-        return {"left": left}
+        return {"left": left, "said": _CLEANED_UP in said}
 
     dry = _in_child(armed_step(0))
     if "ok" not in dry:
         return {"step": scenario.NAME, "failures": [f"the step fails without a kill: {dry}"]}
     n = int(dry["ok"])
     chosen = [int(k) for k in os.environ.get("CRASHKIT_POINTS", "").split(",") if k]  # to replay a failure
-    failures, cleaned, points = [], 0, chosen or _points(n, most)
+    failures, cleaned, said, points = [], 0, 0, chosen or _points(n, most)
     for k in points:
         shutil.rmtree(work)
         shutil.copytree(base, work, symlinks=True)
@@ -159,10 +164,11 @@ def run(scenario: Any, work: Path, most: int) -> dict[str, Any]:
         out = _in_child(after_kill)
         if "ok" not in out:
             failures.append(f"kill point {k} of {n}: {out}")
-        elif out["ok"]["left"]:
-            cleaned += 1
+        else:
+            cleaned += bool(out["ok"]["left"])
+            said += out["ok"]["said"]
     return {"step": scenario.NAME, "calls": n, "kills": len(points), "cleaned_up_after": cleaned,
-            "failures": failures}
+            "said_cleaned_up": said, "failures": failures}
 
 
 def main() -> None:

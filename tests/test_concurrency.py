@@ -2,9 +2,18 @@
 
 Eight processes run 03_evaluate's saving cell (``save_evaluation`` then ``update_comparison``) on one
 ``comparison.csv`` at the same instant, all with the same evaluation folder name (started in the same
-second). Run with the operating system's lock (``filelock.FileLock``: ``UnixFileLock`` here,
-``WindowsFileLock`` on Windows, the same acquire/release path) and with ``filelock.SoftFileLock``, the
-portable marker-file lock that needs no OS locking at all.
+second). Three cases:
+
+- ``os``: Linux and macOS as they run, ``filelock.FileLock`` (``UnixFileLock``, ``fcntl.flock``) and
+  ``fcntl`` locks on staging folders.
+- ``soft``: the same with ``filelock.SoftFileLock``, the marker-file lock for file systems whose OS locks
+  do not work (``inkwell.core.paths.LOCK_CLASS``).
+- ``windows``: the code path Inkwell takes on Windows, as far as it can run here. There the module
+  has no ``fcntl`` (``inkwell.core.paths.fcntl`` is None): staging folders carry no lock and none is
+  ever taken for litter of a killed write; the case sets exactly that. The lock on ``comparison.csv``
+  is ``filelock.FileLock``, which on Windows is ``WindowsFileLock`` (``msvcrt.locking``); ``msvcrt``
+  exists only on Windows, so here ``SoftFileLock``, the other lock that needs no ``fcntl``, stands in
+  for it. Neither the ``os`` nor the ``soft`` case runs the Windows branch of Inkwell's own code.
 """
 
 from __future__ import annotations
@@ -31,7 +40,10 @@ import inkwell.core.paths
 from inkwell.evaluation.evaluate import evaluate_systems, save_evaluation, update_comparison
 
 folder, table, k, gate, lock = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), sys.argv[5]
-inkwell.core.paths.LOCK_CLASS = {"os": filelock.FileLock, "soft": filelock.SoftFileLock}[lock]
+inkwell.core.paths.LOCK_CLASS = {"os": filelock.FileLock, "soft": filelock.SoftFileLock,
+                                 "windows": filelock.SoftFileLock}[lock]
+if lock == "windows":  # what Windows lacks: no fcntl, so no locks on staging folders
+    inkwell.core.paths.fcntl = None
 refs = ["a line", "another line"]
 evaluation = evaluate_systems(["l1", "l2"], refs, {"base": ["a lime", "x"], f"run-{k}": refs}, n_resamples=10)
 (gate / f"ready-{k}").touch()
@@ -44,7 +56,7 @@ print(name)
 """
 
 
-@pytest.mark.parametrize("lock", ["os", "soft"])
+@pytest.mark.parametrize("lock", ["os", "soft", "windows"])
 def test_eight_evaluations_finishing_at_once_all_keep_their_rows(tmp_path: Path, lock: str) -> None:
     evaluations, table = tmp_path / "evaluations", tmp_path / "evaluations" / "comparison.csv"
     gate = tmp_path / "gate"

@@ -50,9 +50,15 @@ def test_a_killed_write_loses_nothing_and_the_next_run_cleans_up(
 
 @pytest.mark.slow
 def test_a_killed_training_run_resumes_or_restarts_and_never_counts_as_finished(tmp_path: Path) -> None:
-    """Three steps, a checkpoint at each: about 110 calls (adapter, optimiser, scheduler, RNG and trainer state)."""
+    """Three steps, a checkpoint at each: about 110 calls (adapter, optimiser, scheduler, RNG and trainer state).
+
+    After each kill the next run lists every interrupted run and the step it stopped after, and the
+    resumed run says which checkpoints the crash cut short it removed and the step it goes on from
+    (``Training.again``); some kills fall inside a checkpoint, so that message is checked for real.
+    """
     summary = _kill_everywhere("Training", tmp_path, 12)
     assert summary["calls"] >= 60
+    assert summary["said_cleaned_up"] > 0  # at least one kill left a checkpoint cut short, and resuming named it
 
 
 @pytest.mark.slow

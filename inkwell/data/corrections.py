@@ -270,24 +270,26 @@ def save_corrections(lines: Sequence[CheckedLine], name: str, readings: Path, *,
     kept = [(row, image) for row, image in zip(before, before_images) if image_digest(image) not in new_digests]
     taken: set[str] = set()
     label_rows, later_rows = [], []
+    images: list[tuple[str, bytes]] = []  # (path in the folder, PNG): encoded first, so a full disk can say the size
+    for row, image in kept:
+        file = _file_name(Path(row["image"]).stem, taken)
+        images.append((f"images/{file}", png_bytes(image)))
+        label_rows.append({**row, "image": f"images/{file}"})
+    for ln in lines:
+        later = ln.check is None or ln.check.status == "no_text"
+        file = _file_name(ln.key.replace(":", "-l"), taken)
+        images.append((f"{LATER_FOLDER}/images/{file}" if later else f"images/{file}", png_bytes(ln.image)))
+        row = {"image": f"images/{file}", "page": ln.page, "confidence": ln.confidence, "readings": str(readings)}
+        if later:
+            later_rows.append({**row, "text": ln.read, "status": ln.check.status if ln.check else "unchecked"})
+        else:
+            label_rows.append({**row, "text": ln.check.text, "status": ln.check.status, "checked": ln.check.time})
     base.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(target) as tmp:
+    with atomic_folder(target, needed_bytes=sum(len(data) for _, data in images)) as tmp:
         (tmp / "images").mkdir()
         (tmp / LATER_FOLDER / "images").mkdir(parents=True)
-        for row, image in kept:
-            file = _file_name(Path(row["image"]).stem, taken)
-            (tmp / "images" / file).write_bytes(png_bytes(image))
-            label_rows.append({**row, "image": f"images/{file}"})
-        for ln in lines:
-            later = ln.check is None or ln.check.status == "no_text"
-            file = _file_name(ln.key.replace(":", "-l"), taken)
-            folder = tmp / LATER_FOLDER / "images" if later else tmp / "images"
-            folder.joinpath(file).write_bytes(png_bytes(ln.image))
-            row = {"image": f"images/{file}", "page": ln.page, "confidence": ln.confidence, "readings": str(readings)}
-            if later:
-                later_rows.append({**row, "text": ln.read, "status": ln.check.status if ln.check else "unchecked"})
-            else:
-                label_rows.append({**row, "text": ln.check.text, "status": ln.check.status, "checked": ln.check.time})
+        for relative, data in images:
+            (tmp / relative).write_bytes(data)
         write_frame(pd.DataFrame(label_rows, columns=_LABEL_COLUMNS), tmp / LABELS_NAME)
         write_frame(pd.DataFrame(later_rows, columns=_LATER_COLUMNS), tmp / LATER_FOLDER / LATER_NAME)
     return SavedCorrections(target, len(label_rows), len(kept), len(before) - len(kept), len(later_rows), earlier)

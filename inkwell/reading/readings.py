@@ -188,13 +188,14 @@ def save_readings(pages: Sequence[SourcePage], lines: Sequence[LineReading],
     for page in pages:
         rows += [(str(r.file), r.page, r.line, _box_text(r.polygon), r.text, r.flags, page.name,
                   _rounded(r.confidence), _rounded(r.lowest)) for r in by_page[page.name]]
+    pngs = [png_bytes(page.image) for page in pages]  # encoded first, so a full disk can say the size needed
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(target) as tmp:
+    with atomic_folder(target, needed_bytes=sum(len(png) for png in pngs)) as tmp:
         write_frame(pd.DataFrame(rows, columns=list(CSV_COLUMNS)), tmp / CSV_NAME)
-        for page in pages:
+        for page, png in zip(pages, pngs):
             group = by_page[page.name]
             (tmp / f"{page.name}.txt").write_text("".join(_one_line(r.text) + "\n" for r in group), encoding="utf-8")
-            (tmp / f"{page.name}.png").write_bytes(png_bytes(page.image))
+            (tmp / f"{page.name}.png").write_bytes(png)
             page_xml.write(f"{page.name}.png", page.image.size, [(r.polygon, r.text) for r in group],
                            tmp / f"{page.name}.xml", created=created,
                            confidences=[_rounded(r.confidence) for r in group])

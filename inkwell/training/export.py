@@ -269,7 +269,7 @@ def export_merged(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] =
     target = unique_path(project_path(out_dir).parent, project_path(out_dir).name) if out_dir else \
         default_export_dir(run_dir)
     adapter_config = json.loads((run_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    with atomic_folder(target) as tmp:
+    with atomic_folder(target, needed_bytes=model.get_memory_footprint()) as tmp:  # the weights, as saved
         model.save_pretrained(tmp, safe_serialization=True)
         loaded.processor.save_pretrained(tmp)
         if loaded.family.remote_code:
