@@ -1,6 +1,6 @@
 """Builders of small annotation sources on disk (line images, tables, PAGE-XML, ALTO, PaddleOCR sets) for the data tests.
 
-Shared by ``test_data.py``, ``test_formats.py`` and ``test_render.py`` (``from builders import ...``;
+Shared by ``test_dataset.py``, ``test_formats.py`` and ``test_render.py`` (``from builders import ...``;
 pytest puts ``tests/`` on ``sys.path``). ``run`` prepares a source into ``tmp_path/out`` and
 ``reasons`` lists a report's rejections as ``(file name, line, reason)``.
 
