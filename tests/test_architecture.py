@@ -23,8 +23,9 @@ STAGES = ["core", "models", "data", "evaluation", "training", "reading", "views"
 #: rapidocr and onnxruntime: the classic-OCR baseline's optional engine (inkwell.reading.baselines).
 #: pypdfium2: renders PDF pages, only when a PDF is read (inkwell.data.sources).
 #: vllm: bulk OCR on a CUDA GPU, an optional extra (inkwell.reading.bulk).
+#: cv2: OpenCV (installed with rapidocr) finds a ruled table's ditto marks, only when a page is read (inkwell.reading.pages).
 LAZY_OK = {"torch", "transformers", "peft", "trl", "unsloth", "tokenizers", "safetensors", "rapidocr", "onnxruntime",
-           "pypdfium2", "vllm"}
+           "pypdfium2", "vllm", "cv2"}
 
 
 #: The package's face and the stages' own faces: docstrings only, no ``__all__``.

@@ -17,6 +17,7 @@ import asyncio
 import html
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidenc
 from inkwell.data.sources import InputScan
 from inkwell.views.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 
-__all__ = ["SETTLE_SECONDS", "Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "make_corrector"]
+__all__ = ["REPEAT_SECONDS", "SETTLE_SECONDS", "Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "make_corrector"]
 
 _NUMBERED = re.compile(r"-p\d{3}$")  # a page of a PDF or multi-page TIFF (SourcePage.name)
 _THUMB = 200  # width of the page shown beside a line cut from it, px
@@ -47,6 +48,9 @@ _THUMB = 200  # width of the page shown beside a line cut from it, px
 #: updates back while the kernel is still busy with an earlier one, so Enter can overtake the last characters typed;
 #: once the kernel is idle the held updates arrive, well within this time on one machine.
 SETTLE_SECONDS = 0.3
+#: Seconds after Enter opened the next line during which another Enter is taken as a repeat of the last one: the
+#: browser may not show the new line yet, and a check of a line nobody saw would go into the training lines.
+REPEAT_SECONDS = 1.0
 _STYLE = ("<style>.iw-corrector-text input{font-family:monospace;font-size:1.15em}"
           ".iw-corrector-line img{max-width:100%;background:white}</style>")
 
@@ -160,6 +164,7 @@ class Corrector(SummaryBox):
         self.checks, self.journal_notes = read_journal(self.folder)
         self.saved: SavedCorrections | None = None
         self._checks_since_save = 0
+        self._moved_at = -float("inf")  # time.monotonic() when Enter last opened the next line
         self._unreadable = unreadable
         self._static_handle: Any = None
         self._thumbs: dict[str, tuple[Image.Image, float]] = {}
@@ -197,7 +202,7 @@ class Corrector(SummaryBox):
         # after a click the keys go back to the text box, not to JupyterLab's shortcuts (a: new cell, d d: delete)
         self.back_button.on_click(lambda _b: (self._go(self.position - 1), self.text.focus()))
         self.skip_button.on_click(lambda _b: (self._go(self.position + 1), self.text.focus()))
-        self.save_button.on_click(lambda _b: self._save_clicked())
+        self.save_button.on_click(lambda _b: (self._save_clicked(), self.text.focus()))
         self.order_buttons.observe(lambda _c: (self._sort(), self.text.focus()), names="value")
         self._sort()
 
@@ -311,6 +316,8 @@ class Corrector(SummaryBox):
         except RuntimeError:  # no event loop (called from code): the value is already final
             self.submit()
             return
+        if time.monotonic() - self._moved_at < REPEAT_SECONDS:
+            return  # a repeated Enter: the line now shown may not be on the screen yet
         loop.call_later(SETTLE_SECONDS, self._submit_if_shown, self.lines[self.position].key)
 
     def _submit_if_shown(self, key: str) -> None:
@@ -324,6 +331,7 @@ class Corrector(SummaryBox):
             return
         self.correct(self.position, self.text.value)
         self._go(self._next_unchecked(self.position))
+        self._moved_at = time.monotonic()
 
     def _go(self, position: int) -> None:
         if self.lines:
