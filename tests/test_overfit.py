@@ -16,6 +16,11 @@ import pytest
 import helpers
 
 
+#: Steps per family where 500 leaves the margin thin: Qwen3.5's tiny model (linear-attention layers) swapped one line
+#: of 16 on some CPUs at 500 steps (CER 0.067; 0.049 on others), as float rounding differs with the CPU's kernels.
+STEPS = {"qwen3_5": 800}
+
+
 @pytest.mark.slow
 def test_tiny_model_memorises_16_lines(tiny_model: Path, synthetic: helpers.SyntheticSet, tmp_path: Path) -> None:
     rows = synthetic.labels.read_text(encoding="utf-8").splitlines()[1:17]
@@ -27,7 +32,7 @@ def test_tiny_model_memorises_16_lines(tiny_model: Path, synthetic: helpers.Synt
     lora = helpers.LoraSettings(lora_r=16, lora_alpha=16, finetune_vision_layers=True, seed=0)
     helpers.add_lora(loaded, lora)
     settings = helpers.TrainSettings(
-        max_steps=500, learning_rate=3e-3, batch_size=8, grad_accum=1, warmup_steps=0,
+        max_steps=STEPS.get(loaded.family.name, 500), learning_rate=3e-3, batch_size=8, grad_accum=1, warmup_steps=0,
         lr_scheduler="constant", max_image_height=32, max_image_width=512, logging_steps=50, seed=0,
     )
     run_dir = helpers.new_run_dir(f"overfit-{loaded.family.name}", tmp_path)
