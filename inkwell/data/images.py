@@ -24,7 +24,6 @@ __all__ = [
     "image_size",
     "too_large_detail",
     "baseline_crop",
-    "draw_boxes",
     "exif_orientation",
     "image_to_data_uri",
     "load_page",
@@ -313,34 +312,3 @@ def baseline_crop(page: Image.Image, points: list[tuple[float, float]],
     if crop is None or turns == 0:
         return crop
     return crop.transpose(Image.Transpose.ROTATE_90 if turns == 1 else Image.Transpose.ROTATE_270)
-
-
-def draw_boxes(
-    page: Image.Image, polygons: list[list[tuple[int, int]]], labels: list[str], max_width: int = 900
-) -> Image.Image:
-    """A copy of ``page``, at most ``max_width`` wide, with each polygon outlined and labelled.
-
-    Outlines are drawn in a strong blue over a white-edged label, so they read on light
-    paper and on dark scans; the page itself is never changed.
-
-    Args:
-        page: The page image.
-        polygons: One list of points per box, in page coordinates.
-        labels: One label per polygon (e.g. the line number).
-        max_width: Widest result, px.
-    """
-    scale = min(1.0, max_width / max(1, page.width))
-    out = to_rgb(page).resize((max(1, round(page.width * scale)), max(1, round(page.height * scale)))) \
-        if scale < 1.0 else to_rgb(page).copy()
-    draw = ImageDraw.Draw(out)
-    width = 2
-    for points, label in zip(polygons, labels):
-        pts = [(x * scale, y * scale) for x, y in points]
-        if len(pts) >= 2:
-            draw.line([*pts, pts[0]], fill=(0, 90, 200), width=width)
-            x = min(p[0] for p in pts)
-            y = min(p[1] for p in pts)
-            box = draw.textbbox((x + 3, y + 1), label)
-            draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill=(255, 255, 255), outline=(0, 90, 200))
-            draw.text((x + 3, y + 1), label, fill=(0, 60, 160))
-    return out

@@ -32,11 +32,11 @@ from inkwell.data.corrections import (JOURNAL_NAME, ORDERS, Check, CheckedLine, 
                                  save_corrections)
 from inkwell.core.csvsafe import read_frame
 from inkwell.reading.demo import DemoReading
-from inkwell.data.images import draw_boxes, image_to_data_uri, open_rgb, polygon_crop
+from inkwell.data.images import image_to_data_uri, open_rgb, polygon_crop
 from inkwell.reading.pages import LineBox, crop_lines
 from inkwell.core.paths import project_path
 from inkwell.reading.readings import CSV_NAME
-from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidence_html, render_diff_html
+from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidence_html, draw_boxes, render_diff_html
 from inkwell.data.sources import InputScan
 from inkwell.views.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 
@@ -383,7 +383,7 @@ class Corrector(SummaryBox):
                                                     max(1, round(page.height * scale)))), scale)
         small, scale = self._thumbs[line.page]
         box = [(round(x * scale), round(y * scale)) for x, y in line.polygon]
-        return image_to_data_uri(draw_boxes(small, [box], [""], max_width=_THUMB), max_width=_THUMB)
+        return image_to_data_uri(draw_boxes(small, [box], max_width=_THUMB), max_width=_THUMB)
 
     def _refresh(self) -> None:
         c = self.counts()

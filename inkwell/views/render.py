@@ -27,6 +27,7 @@ from inkwell.models.view import ViewSummary
 
 __all__ = [
     "FLAG_COLOR",
+    "draw_boxes",
     "FLAG_LABELS",
     "LEGEND_HTML",
     "bootstrap_html",
@@ -37,7 +38,6 @@ __all__ = [
     "format_cer",
     "metrics_html",
     "model_view_html",
-    "numbered_boxes_image",
     "rejected_summary_html",
     "rejected_thumbnails_html",
     "render_diff_html",
@@ -450,11 +450,11 @@ def _left_end(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     return left, (min(near) + max(near)) / 2
 
 
-def numbered_boxes_image(page: Image.Image, polygons: Sequence[Sequence[tuple[int, int]]],
-                         numbers: Sequence[int], max_width: int = 900) -> Image.Image:
+def draw_boxes(page: Image.Image, polygons: Sequence[Sequence[tuple[int, int]]], numbers: Sequence[int] = (),
+               max_width: int = 900) -> Image.Image:
     """A copy of ``page``, at most ``max_width`` wide, each line's box outlined and numbered at its left end.
 
-    The numbers are sized to the lines (six tenths of the line pitch: the smaller of the median
+    Without ``numbers`` the boxes are only outlined (the corrector's page beside a line). The numbers are sized to the lines (six tenths of the line pitch: the smaller of the median
     step between lines and the median box height; 12 to 40 px on the returned image), dark on
     white inside a dark border so they read on any paper, and sit in the margin left of a box
     where there is room, else just inside its left end, at the middle of that end: on the line
@@ -464,14 +464,15 @@ def numbered_boxes_image(page: Image.Image, polygons: Sequence[Sequence[tuple[in
     Args:
         page: The page image.
         polygons: One list of points per box, in page coordinates.
-        numbers: One number per box (the line numbers the text list shows).
+        numbers: One number per box (the line numbers the text list shows); empty: outlines only.
         max_width: Widest result, px.
     """
     scale = min(1.0, max_width / max(1, page.width))
     out = to_rgb(page)
     out = out.resize((max(1, round(page.width * scale)), max(1, round(page.height * scale)))) if scale < 1.0 \
         else out.copy()
-    boxes = [([(x * scale, y * scale) for x, y in pts], n) for pts, n in zip(polygons, numbers) if len(pts) >= 2]
+    labels = list(numbers) or [0] * len(polygons)  # no numbers: outlines only (below)
+    boxes = [([(x * scale, y * scale) for x, y in pts], n) for pts, n in zip(polygons, labels) if len(pts) >= 2]
     middles = sorted(_left_end(pts)[1] for pts, _ in boxes)
     steps = sorted(b - a for a, b in zip(middles, middles[1:]) if b - a > 1)  # the pitch of the lines
     heights = sorted(max(y for _, y in pts) - min(y for _, y in pts) for pts, _ in boxes)
@@ -481,6 +482,8 @@ def numbered_boxes_image(page: Image.Image, polygons: Sequence[Sequence[tuple[in
     draw = ImageDraw.Draw(out)
     for pts, _ in boxes:
         draw.line([*pts, pts[0]], fill=_BOX_BLUE, width=rule)
+    if not numbers:
+        return out
     placed: list[tuple[float, float, float, float]] = []
     for pts, number in boxes:
         label = str(number)
@@ -538,8 +541,8 @@ def render_page_readings_html(reading: DemoReading, scan: InputScan | None = Non
     for result in (r for r in reading.pages if not r.as_line):
         page = result.page
         title = f"{page.file.name}" + (f", page {page.page}" if page.file.suffix.lower() == ".pdf" else "")
-        drawn = numbered_boxes_image(page.image, [line.polygon for line in result.lines],
-                                     [line.line for line in result.lines], max_width=max_width)
+        drawn = draw_boxes(page.image, [line.polygon for line in result.lines],
+                           [line.line for line in result.lines], max_width=max_width)
         items = "".join(f"<li value='{int(line.line)}' style='margin:0.1em 0'>{e(line.text)}"
                         f"{_flag_html(line.flags)}{confidence_html(line.confidence)}</li>"
                         for line in result.lines) or "<li style='list-style:none'><i>no text lines found</i></li>"

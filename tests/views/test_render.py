@@ -253,12 +253,12 @@ def test_the_text_list_numbers_are_the_box_numbers_even_when_lines_are_dropped()
 def test_box_numbers_are_large_on_white_in_the_margin_at_each_lines_own_height():
     import numpy as np
 
-    from inkwell.views.render import numbered_boxes_image
+    from inkwell.views.render import draw_boxes
 
     reading = _reading(numbers=(1, 2, 3))
     lines = reading.pages[0].lines
-    drawn = np.asarray(numbered_boxes_image(reading.pages[0].page.image, [ln.polygon for ln in lines],
-                                            [ln.line for ln in lines], max_width=1000))
+    drawn = np.asarray(draw_boxes(reading.pages[0].page.image, [ln.polygon for ln in lines],
+                                  [ln.line for ln in lines], max_width=1000))
     margin = drawn[:, :100]  # left of the boxes: only the labels are drawn there
     dark = (margin.max(axis=2) < 90).any(axis=1)  # the labels' border and digits
     runs, start = [], None
@@ -278,12 +278,12 @@ def test_box_numbers_are_large_on_white_in_the_margin_at_each_lines_own_height()
 def test_box_numbers_of_crowded_boxes_never_cover_each_other():
     import numpy as np
 
-    from inkwell.views.render import numbered_boxes_image
+    from inkwell.views.render import draw_boxes
 
     page = PIL.Image.new("RGB", (600, 400), "white")
     box = [(10, 100), (590, 100), (590, 140), (10, 140)]  # no room in the margin: the numbers go inside
-    one = np.asarray(numbered_boxes_image(page, [box], [1])).astype(int)
-    two = np.asarray(numbered_boxes_image(page, [box, box], [1, 2])).astype(int)
+    one = np.asarray(draw_boxes(page, [box], [1])).astype(int)
+    two = np.asarray(draw_boxes(page, [box, box], [1, 2])).astype(int)
     gray = (one[..., 0] == one[..., 1]) & (one[..., 1] == one[..., 2]) & (one[..., 0] < 250)  # label 1's ink
     ys, xs = np.nonzero(gray)
     assert 10 <= xs.min() and 100 - 20 <= ys.min() and ys.max() <= 140 + 20  # at the box's left end
