@@ -265,7 +265,7 @@ class InkMask:
 
 
 def rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,
-                  height: float) -> tuple[np.ndarray, float]:
+                 height: float) -> tuple[np.ndarray, float]:
     """For each column from ``x0`` to ``x1`` (page pixels, every ``ink.step``-th): whether a ruled line runs
     down it, and the page x of the first column.
 

@@ -18,7 +18,7 @@ import html
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,8 @@ from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidenc
 from inkwell.data.sources import InputScan
 from inkwell.views.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 
-__all__ = ["REPEAT_SECONDS", "SETTLE_SECONDS", "Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading", "make_corrector"]
+__all__ = ["REPEAT_SECONDS", "SETTLE_SECONDS", "Corrector", "LineToCheck", "lines_of_folder", "lines_of_reading",
+           "make_corrector"]
 
 _NUMBERED = re.compile(r"-p\d{3}$")  # a page of a PDF or multi-page TIFF (SourcePage.name)
 _THUMB = 200  # width of the page shown beside a line cut from it, px
@@ -199,11 +200,10 @@ class Corrector(SummaryBox):
         self.lines: list[LineToCheck] = []
         self.position = 0
         self.text.on_msg(self._on_message)
-        # after a click the keys go back to the text box, not to JupyterLab's shortcuts (a: new cell, d d: delete)
-        self.back_button.on_click(lambda _b: (self._go(self.position - 1), self.text.focus()))
-        self.skip_button.on_click(lambda _b: (self._go(self.position + 1), self.text.focus()))
-        self.save_button.on_click(lambda _b: (self._save_clicked(), self.text.focus()))
-        self.order_buttons.observe(lambda _c: (self._sort(), self.text.focus()), names="value")
+        self.back_button.on_click(self._then_type(lambda: self._go(self.position - 1)))
+        self.skip_button.on_click(self._then_type(lambda: self._go(self.position + 1)))
+        self.save_button.on_click(self._then_type(self._save_clicked))
+        self.order_buttons.observe(self._then_type(self._sort), names="value")
         self._sort()
 
     # ---- what a person does, callable from code --------------------------------------------------------------
@@ -306,6 +306,14 @@ class Corrector(SummaryBox):
             if self.lines[k].key not in self.checks:
                 return k
         return min(after + 1, n - 1) if n else 0
+
+    def _then_type(self, action: Callable[[], object]) -> Callable[[Any], None]:
+        """A click's handler: ``action``, then the keys back to the text box (not to JupyterLab's shortcuts:
+        ``a`` would add a cell, ``d d`` delete one)."""
+        def handler(_event: Any) -> None:
+            action()
+            self.text.focus()
+        return handler
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         """Enter in the text box: submit once the box's last keystrokes have arrived (see :data:`SETTLE_SECONDS`)."""
