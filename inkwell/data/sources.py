@@ -34,6 +34,7 @@ __all__ = [
     "InputScan",
     "SourcePage",
     "Unreadable",
+    "counted",
     "safe_stem",
     "scan_inputs",
     "scan_upload",
@@ -131,18 +132,18 @@ class InputScan:
         """A summary, e.g. ``"5 pages from 4 files (1 PDF with 2 pages); 1 file could not be read: ..."``."""
         files = list(dict.fromkeys(Path(p.file) for p in self.pages))
         pdfs = [f for f in files if f.suffix.lower() == ".pdf"]
-        text = f"{_count(len(self.pages), 'page')} from {_count(len(files), 'file')}"
+        text = f"{counted(len(self.pages), 'page')} from {counted(len(files), 'file')}"
         if pdfs:
             in_pdfs = sum(1 for p in self.pages if Path(p.file) in set(pdfs))
-            text += f" ({_count(len(pdfs), 'PDF')} with {_count(in_pdfs, 'page')})"
+            text += f" ({counted(len(pdfs), 'PDF')} with {counted(in_pdfs, 'page')})"
         if self.unreadable:
             n = len({Path(u.file) for u in self.unreadable})
-            text += f"; {_count(n, 'file')} could not be read: " + "; ".join(u.describe() for u in self.unreadable)
+            text += f"; {counted(n, 'file')} could not be read: " + "; ".join(u.describe() for u in self.unreadable)
         if self.other_files:
             names = _first([p.name + ("/" if p.is_dir() else "") for p in self.other_files])
-            text += f"; {_count(len(self.other_files), 'other file')} skipped: {names}"
+            text += f"; {counted(len(self.other_files), 'other file')} skipped: {names}"
         if self.not_read:
-            text += (f"; {_count(len(self.not_read), 'more file')} not read (max_files; 0 reads all): "
+            text += (f"; {counted(len(self.not_read), 'more file')} not read (max_files; 0 reads all): "
                      + _first([p.name for p in self.not_read]))
         return text
 
@@ -153,7 +154,8 @@ def _first(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
-def _count(n: int, word: str) -> str:
+def counted(n: int, word: str) -> str:
+    """``n`` and the word, plural unless ``n`` is 1: "1 image", "3 images", "0 lines"."""
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 

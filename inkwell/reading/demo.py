@@ -24,7 +24,7 @@ from inkwell.models.prompt import ImageLimits
 from inkwell.reading.pages import READ_MODES, LineBox, crop_lines, detect_lines, looks_like_line
 from inkwell.reading.readings import LineReading, readings_folder, save_readings
 from inkwell.models.runs import base_model_of, image_limits_of, trusts_remote_code
-from inkwell.data.sources import InputScan, SourcePage
+from inkwell.data.sources import InputScan, SourcePage, counted
 
 __all__ = ["DemoReading", "LineDecoder", "PageResult", "Reader", "flags_of", "load_reader", "read_pages",
            "read_pages_with", "read_scan"]
@@ -100,20 +100,15 @@ class DemoReading:
         as_pages = len(self.pages) - as_lines
         n = len(self.lines)
         flagged = sum(bool(line.flags) for line in self.lines)
-        read_as = [f"{_count(k, 'image')} read as {'a ' + what if k == 1 else what + 's'}"
+        read_as = [f"{counted(k, 'image')} read as {'a ' + what if k == 1 else what + 's'}"
                    for k, what in ((as_lines, "line"), (as_pages, "page")) if k]
         how = f"mode {self.mode!r}: " + (", ".join(read_as) or "no images")
-        speed = f"{_count(n, 'line')} read in {self.read_seconds:.1f} s" + (
+        speed = f"{counted(n, 'line')} read in {self.read_seconds:.1f} s" + (
             f" ({n / self.read_seconds:.1f} lines/s)" if self.read_seconds > 0 and n else "")
         detect = f"; lines found on pages in {self.detect_seconds:.1f} s" if as_pages else ""
         them = "it" if flagged == 1 else "them"
-        check = f"; {_count(flagged, 'line')} flagged, check {them} by eye" if flagged else ""
+        check = f"; {counted(flagged, 'line')} flagged, check {them} by eye" if flagged else ""
         return f"{how}. {speed}{detect}{check}."
-
-
-def _count(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless ``n`` is 1: "1 image", "3 images", "0 lines"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def flags_of(prediction: Prediction) -> str:
