@@ -116,10 +116,19 @@ STEPS = (
 # ---------------------------------------------------------------- workers (run in a child process each)
 
 
+def _installed(name: str) -> str | None:
+    """The installed version of a distribution, or None."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def environment_worker() -> int:
     """Print the GPU, torch and each kit package's version and whether it imports; 1 when one is missing on CUDA."""
     import importlib
-    import importlib.metadata
     import platform
 
     import torch
@@ -129,10 +138,7 @@ def environment_worker() -> int:
           f"GPU: {torch.cuda.get_device_name(0) if cuda else 'none (no CUDA)'}")
     missing = []
     for name in KIT_PACKAGES:
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            version = "not installed"
+        version = _installed(name) or "not installed"
         if name in ("unsloth", "unsloth_zoo") and not cuda:
             state = "not imported: needs a CUDA GPU"
         else:
@@ -145,12 +151,7 @@ def environment_worker() -> int:
         print(f"  {name:<13} {version:<14} {state}")
     from inkwell.core.stack import ML_STACK, versus_installed
 
-    installed = {}
-    for name in ML_STACK:
-        try:
-            installed[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
+    installed = {name: found for name in ML_STACK if (found := _installed(name))}
     differ = versus_installed(installed, python=platform.python_version())
     print("the ML stack against requirements.lock: " + ("as locked" if not differ else
           f"{len(differ)} differ, figures are for this stack, not the locked one: " + "; ".join(differ)))
