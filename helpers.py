@@ -11,8 +11,7 @@
 * ``04_demo``: read line images, pages and PDFs with an adapter (:func:`scan_inputs`, :func:`read_scan`),
   correct the readings and save them as training lines (:func:`make_corrector`).
 
-The logic lives in ``inkwell/``, one subpackage per stage of the pipeline (see docs/architecture.md).
-This file only re-exports; it defines nothing.
+The logic lives in ``inkwell/``, a subpackage per stage (docs/architecture.md); this file only re-exports.
 """
 
 from inkwell.reading.baselines import read_baseline
@@ -27,7 +26,8 @@ from inkwell.evaluation.evaluate import evaluate_systems, read_predictions, save
 from inkwell.training.export import ExportResult, ParityResult, export_merged, merge_parity
 from inkwell.models.families import FAMILIES, native_families
 from inkwell.models.loading import LoraSettings, add_lora, load_adapter, load_model
-from inkwell.reading.pages import detect_lines, synthetic_page
+from inkwell.reading.lines import detect_lines
+from inkwell.reading.pages import synthetic_page
 from inkwell.core.paths import DEMO_SOURCE, PROJECT_ROOT, project_path
 from inkwell.training.preflight import preflight
 from inkwell.views.plots import (LiveLossPlot, data_histograms, plot_cer_distribution, plot_cer_vs_confidence,

@@ -3,7 +3,7 @@
     python scripts/bench_demo.py [--pages 6] [--lines 8] [--batch-size 8] [--family qwen2_5_vl]
 
 Builds synthetic pages (``--lines`` synthetic handwriting lines each, one column, A4 at 150 dpi), finds
-their lines with PP-OCR's detector (:func:`inkwell.reading.pages.detect_lines`), then reads every line with the
+their lines with PP-OCR's detector (:func:`inkwell.reading.lines.detect_lines`), then reads every line with the
 tiny random-weight model twice: with the lines of all pages in shared batches, and page by page. Prints
 the detector's seconds per page, lines found vs lines present, and lines per second for both ways of
 batching. The tiny model reads nothing useful; what is measured is the work per line, which is what a

@@ -14,7 +14,9 @@ import argparse
 import statistics
 import time
 
-from inkwell.reading.pages import MAX_SIDE, detect_lines, synthetic_page
+from inkwell.reading.lines import detect_lines
+from inkwell.reading.lines.detect import MAX_SIDE
+from inkwell.reading.pages import synthetic_page
 
 
 def matched(boxes: list, truth: list[tuple[int, int, int, int]]) -> tuple[int, int, int]:

@@ -8,6 +8,10 @@ the whole page and its boxes are matched one-to-one to the ground-truth lines (I
 upright line boxes, best pairs first). Prints one table, a row per folder and the total:
 
 * recall: ground-truth lines matched; precision: boxes found that match a line;
+* running: recall on running text, ground-truth lines tagged as drop capitals, numbering, stamps, seals,
+  graphics or music left out (``linescore.NOT_RUNNING_TEXT``; PAGE-XML files tag none, so all their lines count);
+* 2-line: lines found whose polygon covers at least half of each of two ground-truth line polygons (shapely),
+  as a share of the lines found;
 * order: of the consecutive ground-truth line pairs whose lines were both found, the share page mode
   also reads one right after the other;
 * s/page: seconds of ``detect_lines`` per page (after the engine is built; the page already decoded);
@@ -26,7 +30,9 @@ from inkwell.reading.baselines import read_baseline
 from inkwell.evaluation.evaluate import line_cer
 from inkwell.data.images import baseline_crop
 from inkwell.reading.linescore import PageScore, ground_truth_pages, open_page, score_page
-from inkwell.reading.pages import MAX_SIDE, detect_lines
+from inkwell.reading.lines.kraken import kraken_lines
+from inkwell.reading.lines import detect_lines
+from inkwell.reading.lines.detect import MAX_SIDE
 
 
 def ppocr_errors(page_image, page) -> tuple[float, int]:
@@ -53,8 +59,12 @@ def row(name: str, scores: list[PageScore], errors: float, chars: int, baseline:
     in_order = sum(s.in_order for s in scores)
     seconds = sum(s.seconds for s in scores) / max(1, len(scores))
     cer = f"{errors / chars:9.3f}" if baseline and chars else f"{'-':>9}"
+    running = sum(s.running for s in scores)
+    running_matched = sum(s.running_matched for s in scores)
+    two = sum(s.two_lines for s in scores)
     return (f"{name:<22} {len(scores):>5} {lines:>6} {found:>6} {matched / max(1, lines):>7.3f} "
-            f"{matched / max(1, found):>9.3f} {in_order / max(1, pairs):>6.3f} {seconds:>7.2f} {cer}")
+            f"{running_matched / max(1, running):>7.3f} {matched / max(1, found):>9.3f} "
+            f"{two:>4} {two / max(1, found):>6.1%} {in_order / max(1, pairs):>6.3f} {seconds:>7.2f} {cer}")
 
 
 def main() -> None:
@@ -62,23 +72,28 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", type=Path, help="folders of PAGE-XML/ALTO files and their images")
     parser.add_argument("--max-side", type=int, default=MAX_SIDE, help="detect_lines' max_side")
     parser.add_argument("--no-baseline", action="store_true", help="skip PP-OCR's CER on the line crops")
+    parser.add_argument("--pages", type=int, default=0, help="at most this many pages per folder (0: all)")
+    parser.add_argument("--finder", choices=("ppocr", "kraken"), default="ppocr",
+                        help="page mode over PP-OCR's detector, or kraken's baseline segmenter (if installed)")
     args = parser.parse_args()
-    header = (f"{'folder':<22} {'pages':>5} {'lines':>6} {'boxes':>6} {'recall':>7} {'precision':>9} "
-              f"{'order':>6} {'s/page':>7} {'ppocr CER':>9}")
+    header = (f"{'folder':<22} {'pages':>5} {'lines':>6} {'found':>6} {'recall':>7} {'running':>7} {'precision':>9} "
+              f"{'2-line':>11} {'order':>6} {'s/page':>7} {'ppocr CER':>9}")
     table, everything, all_errors, all_chars = [header], [], 0.0, 0
     warmed = False
     for folder in args.folders:
-        pages = ground_truth_pages(folder)
+        pages = ground_truth_pages(folder)[: args.pages or None]
         scores, errors, chars = [], 0.0, 0
         for page in pages:
             image = open_page(page)
+            find = (lambda im: detect_lines(im, max_side=args.max_side)) if args.finder == "ppocr" else kraken_lines
             if not warmed:  # build the detector once, outside the timings
-                detect_lines(image, max_side=args.max_side)
+                find(image)
                 warmed = True
             start = time.perf_counter()
-            boxes = detect_lines(image, max_side=args.max_side)
+            boxes = find(image)
             seconds = time.perf_counter() - start
-            scores.append(score_page(page.boxes, [b.bbox for b in boxes], seconds))
+            scores.append(score_page(page.boxes, [b.bbox for b in boxes], seconds, running=page.running,
+                                     truth_polygons=page.polygons, found_polygons=[b.polygon for b in boxes]))
             if not args.no_baseline:
                 e, c = ppocr_errors(image, page)
                 errors, chars = errors + e, chars + c

@@ -23,9 +23,11 @@ STAGES = ["core", "models", "data", "evaluation", "training", "reading", "views"
 #: rapidocr and onnxruntime: the classic-OCR baseline's optional engine (inkwell.reading.baselines).
 #: pypdfium2: renders PDF pages, only when a PDF is read (inkwell.data.sources).
 #: vllm: bulk OCR on a CUDA GPU, an optional extra (inkwell.reading.bulk).
-#: cv2: OpenCV (installed with rapidocr) finds a ruled table's ditto marks, only when a page is read (inkwell.reading.pages).
+#: cv2: OpenCV (installed with rapidocr) finds a ruled table's ditto marks, only when a page is read
+#: (inkwell.reading.lines.marks). shapely: line polygons, when a page's lines are outlined or scored.
+#: kraken: the optional baseline segmenter (inkwell.reading.lines.kraken), not in the lock.
 LAZY_OK = {"torch", "transformers", "peft", "trl", "unsloth", "tokenizers", "safetensors", "rapidocr", "onnxruntime",
-           "pypdfium2", "vllm", "cv2"}
+           "pypdfium2", "vllm", "cv2", "shapely", "kraken"}
 
 
 #: The package's face and the stages' own faces: docstrings only, no ``__all__``.

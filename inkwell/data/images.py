@@ -31,6 +31,7 @@ __all__ = [
     "open_rgb",
     "perspective_crop",
     "png_bytes",
+    "paper_colour",
     "polygon_crop",
     "thumbnail_data_uri",
     "to_rgb",
@@ -224,8 +225,19 @@ def perspective_crop(page: Image.Image, quad: list[tuple[float, float]]) -> Imag
     return out
 
 
+def paper_colour(image: Image.Image) -> tuple[int, int, int]:
+    """The colour of the paper in an RGB image: the median of each channel (ink covers well under half of a
+    line's or a page's pixels, so the median is the paper's own tone, not white on a yellowed page)."""
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    if len(pixels) > 65536:
+        pixels = pixels[:: len(pixels) // 65536]
+    return tuple(int(v) for v in np.median(pixels, axis=0))  # type: ignore[return-value]
+
+
 def polygon_crop(page: Image.Image, points: list[tuple[float, float]]) -> Image.Image | None:
-    """Cut the bounding box of a polygon out of a page, painting outside the polygon white."""
+    """Cut the bounding box of a polygon out of a page, painting outside the polygon in the paper's colour
+    (:func:`paper_colour` of the box), so that a neighbouring line's strokes are gone and no white frame
+    shows on a tinted page."""
     if len(set(points)) < 2:
         return None
     xs = [p[0] for p in points]
@@ -238,8 +250,8 @@ def polygon_crop(page: Image.Image, points: list[tuple[float, float]]) -> Image.
     if len(set(points)) >= 3:
         mask = Image.new("L", crop.size, 0)
         ImageDraw.Draw(mask).polygon([(x - left, y - top) for x, y in points], fill=255)
-        white = Image.new("RGB", crop.size, (255, 255, 255))
-        crop = Image.composite(crop, white, mask)
+        paper = Image.new("RGB", crop.size, paper_colour(crop))
+        crop = Image.composite(crop.convert("RGB"), paper, mask)
     return crop
 
 

@@ -1,6 +1,7 @@
 """Reading (04_demo): lines found on pages, the demo reader, readings files, classic OCR and bulk OCR.
 
-Box geometry and cleanup (:mod:`~inkwell.reading.layout`) and page mode with PP-OCR's detector
+Lines found on a page as straight stages, one module each (:mod:`~inkwell.reading.lines`: find, clean, join, marks,
+split, order, outline, kinds, cut; PP-OCR's detector or kraken's segmenter), an image taken as a line or a page
 (:mod:`~inkwell.reading.pages`), scored against line ground truth (:mod:`~inkwell.reading.linescore`); the
 classic-OCR baseline (:mod:`~inkwell.reading.baselines`); reading lines, pages and PDFs with a model
 (:mod:`~inkwell.reading.demo`); ``readings.csv``, text and PAGE-XML (:mod:`~inkwell.reading.readings`); bulk OCR on

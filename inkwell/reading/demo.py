@@ -21,7 +21,10 @@ from PIL import Image
 from inkwell.models.decode import Prediction, predict_lines
 from inkwell.models.loading import LoadedModel, load_adapter, load_model
 from inkwell.models.prompt import ImageLimits
-from inkwell.reading.pages import READ_MODES, LineBox, crop_lines, detect_lines, looks_like_line
+from inkwell.reading.lines import detect_lines
+from inkwell.reading.lines.cut import crop_lines
+from inkwell.reading.lines.geometry import LineBox
+from inkwell.reading.pages import READ_MODES, looks_like_line
 from inkwell.reading.readings import LineReading, readings_folder, save_readings
 from inkwell.models.runs import base_model_of, image_limits_of, trusts_remote_code
 from inkwell.data.sources import InputScan, SourcePage, counted
@@ -202,8 +205,9 @@ def read_pages_with(
     for result, found, preds in zip(results, boxes, per_page):
         result.lines = [
             LineReading(source=result.page.name, file=result.page.file, page=result.page.page, line=i,
-                        polygon=list(box.polygon), text=p.text, flags=flags_of(p), confidence=p.confidence,
-                        lowest=p.lowest)
+                        polygon=list(box.polygon), text=p.text,
+                        flags="; ".join(f for f in (flags_of(p), *box.flags) if f), confidence=p.confidence,
+                        lowest=p.lowest, baseline=list(box.baseline))
             for i, (box, p) in enumerate(zip(found, preds), start=1)
         ]
     return DemoReading(mode, results, detect_seconds, time.perf_counter() - started)

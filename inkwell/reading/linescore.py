@@ -20,22 +20,39 @@ from pathlib import Path
 from PIL import Image
 
 from inkwell.data.formats import alto, page_xml
-from inkwell.data.formats.xmlpages import Points, root_kind
+from inkwell.data.formats.xmlpages import Points, descendants, local, parse_root, root_kind
 from inkwell.data.images import IMAGE_SUFFIXES
 
 __all__ = [
     "MATCH_IOU",
+    "NOT_RUNNING_TEXT",
+    "TWO_LINE_COVER",
     "GroundTruthPage",
     "PageScore",
     "box_iou",
     "ground_truth_pages",
+    "line_labels",
     "match_boxes",
     "open_page",
     "score_page",
+    "two_line_count",
 ]
 
 #: Smallest intersection over union of two line boxes that counts as the same line.
 MATCH_IOU = 0.3
+
+#: SegmOnto labels (eScriptorium ALTO ``OtherTag LABEL``, on a line or on its block) of ground-truth lines that
+#: are not running text: a drop capital is one large letter, and numbering, stamps, seals, graphics, music,
+#: quire marks and scanning artefacts are not lines a reader of the text needs. Recall on running text leaves them
+#: out; recall on all lines keeps them.
+NOT_RUNNING_TEXT = frozenset({
+    "DropCapitalLine", "DropCapitalZone", "NumberingZone", "StampZone", "SealZone", "GraphicZone", "MusicZone",
+    "QuireMarksZone", "DigitizationArtefactZone",
+})
+
+#: A line found *holds two lines* when its polygon covers at least this share of the area of each of two
+#: ground-truth line polygons.
+TWO_LINE_COVER = 0.5
 
 _Box = tuple[float, float, float, float]
 
@@ -50,6 +67,7 @@ class GroundTruthPage:
         polygons: Each line's polygon, in reading order as the file gives it.
         texts: Each line's text.
         baselines: Each line's baseline (empty when the file gives none).
+        labels: Each line's SegmOnto labels (its own and its block's; empty when the file tags none).
     """
 
     xml: Path
@@ -57,6 +75,13 @@ class GroundTruthPage:
     polygons: list[Points]
     texts: list[str]
     baselines: list[Points] = field(default_factory=list)
+    labels: list[frozenset[str]] = field(default_factory=list)
+
+    @property
+    def running(self) -> list[bool]:
+        """Whether each line is running text (no label of :data:`NOT_RUNNING_TEXT`)."""
+        labels = self.labels or [frozenset()] * len(self.polygons)
+        return [not (tags & NOT_RUNNING_TEXT) for tags in labels]
 
     @property
     def boxes(self) -> list[_Box]:
@@ -75,6 +100,9 @@ class PageScore:
         pairs: Consecutive ground-truth pairs with both lines matched.
         in_order: Of those, pairs page mode reads one right after the other.
         seconds: Time page mode took on the page.
+        running: Ground-truth lines of running text (:data:`NOT_RUNNING_TEXT` left out).
+        running_matched: Of those, lines matched.
+        two_lines: Lines found whose polygon holds two ground-truth lines (:func:`two_line_count`).
     """
 
     lines: int
@@ -83,6 +111,9 @@ class PageScore:
     pairs: int
     in_order: int
     seconds: float = 0.0
+    running: int = 0
+    running_matched: int = 0
+    two_lines: int = 0
 
 
 def _bbox(points: Sequence[tuple[float, float]]) -> _Box:
@@ -127,8 +158,52 @@ def match_boxes(truth: Sequence[_Box], found: Sequence[_Box], threshold: float =
     return matched
 
 
+def _shape(points: Sequence[tuple[float, float]]) -> object:
+    """A valid shapely polygon for a line's points (a self-crossing outline is repaired, not dropped)."""
+    from shapely import make_valid
+    from shapely.geometry import Polygon
+
+    if len(points) < 3:
+        return Polygon()
+    return make_valid(Polygon(points))
+
+
+def two_line_count(truth: Sequence[Points], found: Sequence[Points], cover: float = TWO_LINE_COVER) -> int:
+    """How many lines found hold two lines: their polygon covers at least ``cover`` of the area of each of two
+    ground-truth line polygons (measured on the polygons themselves, with shapely).
+
+    Args:
+        truth: Ground-truth line polygons.
+        found: Polygons of the lines found.
+        cover: Share of a ground-truth line's area that counts as held.
+
+    Returns:
+        The number of such lines found.
+    """
+    from shapely import STRtree
+
+    lines = [_shape(p) for p in truth]
+    areas = [g.area for g in lines]
+    tree = STRtree(lines)
+    count = 0
+    for points in found:
+        shape = _shape(points)
+        if shape.is_empty:
+            continue
+        held = 0
+        for k in tree.query(shape):
+            if areas[k] > 0 and shape.intersection(lines[k]).area >= cover * areas[k]:
+                held += 1
+                if held >= 2:
+                    count += 1
+                    break
+    return count
+
+
 def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.0,
-               threshold: float = MATCH_IOU) -> PageScore:
+               threshold: float = MATCH_IOU, *, running: Sequence[bool] | None = None,
+               truth_polygons: Sequence[Points] | None = None,
+               found_polygons: Sequence[Points] | None = None) -> PageScore:
     """Score the boxes page mode found, in its reading order, against one page's lines.
 
     Args:
@@ -136,6 +211,9 @@ def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.
         found: Boxes found, in page mode's reading order.
         seconds: Time it took (kept in the score).
         threshold: Smallest IoU that counts as a match.
+        running: Whether each ground-truth line is running text (default: all are).
+        truth_polygons: The ground-truth lines' polygons, for :func:`two_line_count` (default: not counted).
+        found_polygons: The found lines' polygons (default: their boxes).
 
     Returns:
         The page's :class:`PageScore`.
@@ -143,7 +221,14 @@ def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.
     matched = match_boxes(truth, found, threshold)
     pairs = [(matched[i], matched[i + 1]) for i in range(len(truth) - 1) if i in matched and i + 1 in matched]
     in_order = sum(1 for a, b in pairs if b == a + 1)
-    return PageScore(len(truth), len(found), len(matched), len(pairs), in_order, seconds)
+    running = list(running) if running is not None else [True] * len(truth)
+    two = 0
+    if truth_polygons is not None:
+        polygons = found_polygons if found_polygons is not None else [
+            [(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3])] for b in found]
+        two = two_line_count(truth_polygons, polygons)
+    return PageScore(len(truth), len(found), len(matched), len(pairs), in_order, seconds,
+                     running=sum(running), running_matched=sum(1 for i in matched if running[i]), two_lines=two)
 
 
 def _image_beside(xml: Path, named: str) -> Path | None:
@@ -183,12 +268,40 @@ def ground_truth_pages(folder: str | Path) -> list[GroundTruthPage]:
         if kind not in readers:
             continue
         for image_name, _declared, lines in readers[kind](xml):
-            lines = [line for line in lines if len(line[0]) >= 2]
+            labels = line_labels(xml) if kind == "alto" else []
+            if len(labels) != len(lines):
+                labels = [frozenset()] * len(lines)
+            kept = [k for k, line in enumerate(lines) if len(line[0]) >= 2]
+            lines = [lines[k] for k in kept]
             image = _image_beside(xml, image_name)
             if not lines or image is None:
                 continue
             out.append(GroundTruthPage(xml, image, [list(line[0]) for line in lines], [line[1] for line in lines],
-                                       [list(line[2]) if len(line) > 2 else [] for line in lines]))
+                                       [list(line[2]) if len(line) > 2 else [] for line in lines],
+                                       [labels[k] for k in kept]))
+    return out
+
+
+def line_labels(xml: Path) -> list[frozenset[str]]:
+    """Each ALTO TextLine's SegmOnto labels, in document order: the labels its ``TAGREFS`` name and those of the
+    block it sits in (``OtherTag LABEL``, as eScriptorium writes them; empty sets when the file has no tags)."""
+    root = parse_root(xml, "alto")
+    tags = {e.get("ID", ""): e.get("LABEL", "") for e in descendants(root, "OtherTag")}
+
+    def named(elem: object) -> set[str]:
+        return {tags.get(ref, "") for ref in (elem.get("TAGREFS") or "").split()} - {""}  # type: ignore[attr-defined]
+
+    out: list[frozenset[str]] = []
+
+    def walk(elem: object, inherited: frozenset[str]) -> None:
+        for child in elem:  # type: ignore[attr-defined]
+            name = local(child.tag)
+            if name == "TextLine":
+                out.append(frozenset(inherited | named(child)))
+            else:
+                walk(child, frozenset(inherited | named(child)) if name == "TextBlock" else inherited)
+
+    walk(root, frozenset())
     return out
 
 

@@ -37,9 +37,9 @@ __all__ = [
 CSV_NAME = "readings.csv"
 #: Its columns: the input file, page and line, the line's polygon as ``"x,y x,y ..."``, the text,
 #: warnings about the reading (``"; "``-joined), the page's name (its ``.txt``/``.xml``/``.png`` files),
-#: and the reading's confidence and lowest token probability, 0 to 1 (empty when the reader gave none;
-#: see :class:`~inkwell.models.decode.Prediction`).
-CSV_COLUMNS = ("file", "page", "line", "box", "text", "flags", "name", "confidence", "lowest")
+#: the reading's confidence and lowest token probability, 0 to 1 (empty when the reader gave none;
+#: see :class:`~inkwell.models.decode.Prediction`), and the line's baseline as ``"x,y x,y ..."`` (empty: none).
+CSV_COLUMNS = ("file", "page", "line", "box", "text", "flags", "name", "confidence", "lowest", "baseline")
 
 
 @dataclass
@@ -56,6 +56,8 @@ class LineReading:
         flags: ``""`` or warnings, ``"; "``-joined (e.g. ``"repetition_loop; length_limit"``).
         confidence: How sure the reader was, 0 to 1 (:attr:`~inkwell.models.decode.Prediction.confidence`), or None.
         lowest: The least sure token's probability (:attr:`~inkwell.models.decode.Prediction.lowest`), or None.
+        baseline: The line's baseline in page pixels (empty: none known; the PAGE-XML then gets one drawn
+            from the polygon). One running up or down the page marks a line written sideways.
     """
 
     source: str
@@ -67,6 +69,7 @@ class LineReading:
     flags: str = ""
     confidence: float | None = None
     lowest: float | None = None
+    baseline: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def whole(cls, page: SourcePage, text: str, flags: str = "", line: int = 1,
@@ -187,7 +190,7 @@ def save_readings(pages: Sequence[SourcePage], lines: Sequence[LineReading],
     rows = []
     for page in pages:
         rows += [(str(r.file), r.page, r.line, _box_text(r.polygon), r.text, r.flags, page.name,
-                  _rounded(r.confidence), _rounded(r.lowest)) for r in by_page[page.name]]
+                  _rounded(r.confidence), _rounded(r.lowest), _box_text(r.baseline)) for r in by_page[page.name]]
     pngs = [png_bytes(page.image) for page in pages]  # encoded first, so a full disk can say the size needed
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(target, needed_bytes=sum(len(png) for png in pngs)) as tmp:
@@ -198,7 +201,8 @@ def save_readings(pages: Sequence[SourcePage], lines: Sequence[LineReading],
             (tmp / f"{page.name}.png").write_bytes(png)
             page_xml.write(f"{page.name}.png", page.image.size, [(r.polygon, r.text) for r in group],
                            tmp / f"{page.name}.xml", created=created,
-                           confidences=[_rounded(r.confidence) for r in group])
+                           confidences=[_rounded(r.confidence) for r in group],
+                           baselines=[r.baseline for r in group])
     return SavedReadings(folder=target, csv=target / CSV_NAME,
                          txt=[target / f"{p.name}.txt" for p in pages],
                          xml=[target / f"{p.name}.xml" for p in pages],

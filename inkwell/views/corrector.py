@@ -33,7 +33,8 @@ from inkwell.data.corrections import (JOURNAL_NAME, ORDERS, Check, CheckedLine, 
 from inkwell.core.csvsafe import read_frame
 from inkwell.reading.demo import DemoReading
 from inkwell.data.images import image_to_data_uri, open_rgb, polygon_crop
-from inkwell.reading.pages import LineBox, crop_lines
+from inkwell.reading.lines.cut import crop_lines
+from inkwell.reading.lines.geometry import LineBox
 from inkwell.core.paths import project_path
 from inkwell.reading.readings import CSV_NAME
 from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidence_html, draw_boxes, render_diff_html

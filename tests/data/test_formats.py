@@ -119,8 +119,12 @@ def test_page_xml(tmp_path, version):
     assert rows[0].resolved.size == (220, 60)
 
 
-def test_page_xml_polygon_mask_is_white_outside(tmp_path):
-    img = Image.new("RGB", (100, 100), "black")
+def test_page_xml_polygon_mask_is_paper_outside(tmp_path):
+    """Outside a line's polygon is painted in the paper's own colour: no neighbour's ink, no white frame."""
+    paper = (231, 219, 190)
+    img = Image.new("RGB", (100, 100), paper)
+    ImageDraw.Draw(img).rectangle((0, 0, 12, 12), fill="black")  # ink inside the polygon
+    ImageDraw.Draw(img).rectangle((50, 50, 60, 60), fill="black")  # a neighbour's stroke outside it
     img.save(tmp_path / "p.png")
     (tmp_path / "p.xml").write_text(
         f'<PcGts xmlns="{PAGE_NS["2019"]}"><Page imageFilename="p.png" imageWidth="100" imageHeight="100">'
@@ -128,7 +132,7 @@ def test_page_xml_polygon_mask_is_white_outside(tmp_path):
         "</TextLine></TextRegion></Page></PcGts>", encoding="utf-8")
     (row,) = read_rows(tmp_path / "p.xml").rows
     arr = np.asarray(row.resolved)
-    assert arr[2, 2].tolist() == [0, 0, 0] and arr[58, 58].tolist() == [255, 255, 255]
+    assert arr[2, 2].tolist() == [0, 0, 0] and arr[55, 55].tolist() == list(paper)
 
 
 def test_alto_with_sp_and_box(tmp_path):

@@ -15,8 +15,14 @@ from PIL import Image
 
 from inkwell.data.images import MAX_IMAGE_PIXELS, open_checked, too_large_detail
 from inkwell.reading.linescore import box_iou, ground_truth_pages, match_boxes, open_page, score_page
-from inkwell.reading.pages import (InkMask, LineBox, crowding, detect_lines, drop_edge_fragments, ink_mask, ink_masks,
-                                   merge_fragments, reading_order, split_at_rules, table_marks)
+from inkwell.reading.lines import detect_lines
+from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
+from inkwell.reading.lines.detect import crowding
+from inkwell.reading.lines.geometry import LineBox
+from inkwell.reading.lines.ink import InkMask, ink_mask, ink_masks
+from inkwell.reading.lines.join import merge_fragments
+from inkwell.reading.lines.marks import table_marks
+from inkwell.reading.lines.order import reading_order
 
 REAL = Path(__file__).parents[1] / "fixtures" / "realpages"
 

@@ -116,7 +116,8 @@ def baseline_of(points: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
 
 def write(image_name: str, size: tuple[int, int], lines: Sequence[tuple[Sequence[tuple[float, float]], str]],
           path: Path, *, creator: str = "Inkwell", created: dt.datetime | None = None,
-          confidences: Sequence[float | None] = ()) -> Path:
+          confidences: Sequence[float | None] = (),
+          baselines: Sequence[Sequence[tuple[float, float]]] = ()) -> Path:
     """Write one page of read lines as a PAGE-XML 2019 file (loadable in Transkribus and eScriptorium).
 
     The page gets one ``TextRegion`` enclosing all lines; each line a ``TextLine`` with its
@@ -133,6 +134,8 @@ def write(image_name: str, size: tuple[int, int], lines: Sequence[tuple[Sequence
         created: The ``Created``/``LastChange`` time (default: now).
         confidences: Per line, how sure the reader was (0 to 1), written as ``TextEquiv@conf``
             (Transkribus and eScriptorium show it); None or a missing entry: no ``conf``.
+        baselines: Per line, its own baseline (2+ points), written as its ``Baseline``; an empty or missing
+            entry: one drawn from the polygon (:func:`baseline_of`).
 
     Returns:
         ``path``.
@@ -164,7 +167,9 @@ def write(image_name: str, size: tuple[int, int], lines: Sequence[tuple[Sequence
             line = ET.SubElement(region, "TextLine",
                                  {"id": f"r1_l{index}", "custom": f"readingOrder {{index:{index - 1};}}"})
             ET.SubElement(line, "Coords", {"points": _points(polygon)})
-            ET.SubElement(line, "Baseline", {"points": _points(_clamped(baseline_of(polygon), (width, height)))})
+            own = baselines[index - 1] if index <= len(baselines) else ()
+            base = own if len(own) >= 2 else baseline_of(polygon)
+            ET.SubElement(line, "Baseline", {"points": _points(_clamped(base, (width, height)))})
             conf = confidences[index - 1] if index <= len(confidences) else None
             equiv = ET.SubElement(line, "TextEquiv", {} if conf is None else {"conf": f"{float(conf):.4g}"})
             ET.SubElement(equiv, "Unicode").text = _NOT_XML.sub("", text)

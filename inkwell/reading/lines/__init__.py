@@ -1,0 +1,81 @@
+"""Finding the text lines on a page, as straight stages, each a module of its own.
+
+Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each taking the previous one's lines:
+
+1. **find** (:mod:`~inkwell.reading.lines.detect`): PP-OCR's text detector, its 4-point boxes;
+2. **clean** (:mod:`~inkwell.reading.lines.clean`): cut where a ruled line crosses a box, drop a facing page's
+   fragments at the scan's edge;
+3. **join** (:mod:`~inkwell.reading.lines.join`): pieces of one line become one box;
+4. **marks** (:mod:`~inkwell.reading.lines.marks`, ruled registers only): ditto marks become fields;
+5. **split** (:mod:`~inkwell.reading.lines.split`): a box over two or more lines is cut into one per line;
+6. **order** (:mod:`~inkwell.reading.lines.order`): reading order, columns left to right;
+7. **outline** (:mod:`~inkwell.reading.lines.outline`): each line's polygon, cut along the seams to its neighbours;
+8. **kinds** (:mod:`~inkwell.reading.lines.kinds`): sideways notes get a baseline up the page, stamps and
+   drawings a flag;
+
+and **cut** (:mod:`~inkwell.reading.lines.cut`) makes each line's image along its polygon. The shared record and
+geometry are in :mod:`~inkwell.reading.lines.geometry`, the page's ink masks in :mod:`~inkwell.reading.lines.ink`.
+
+``finder="kraken"`` replaces all of that by kraken's baseline segmenter (:mod:`~inkwell.reading.lines.kraken`),
+where kraken is installed: the lines come with its own polygons, baselines and reading order.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
+from inkwell.reading.lines.detect import MAX_SIDE, detect_boxes
+from inkwell.reading.lines.geometry import LINE_PAD, LineBox, line_height, pad_box
+from inkwell.reading.lines.ink import INK_LEVEL, ink_masks
+from inkwell.reading.lines.join import MERGE_GAP, merge_fragments
+from inkwell.reading.lines.kinds import line_kinds
+from inkwell.reading.lines.kraken import kraken_lines
+from inkwell.reading.lines.marks import MARK_LEVEL, RULE_LEVEL, table_marks
+from inkwell.reading.lines.order import reading_order
+from inkwell.reading.lines.outline import outline_lines
+from inkwell.reading.lines.split import split_tall
+
+__all__ = ["LINE_FINDERS", "LineBox", "detect_lines"]
+
+#: The line finders: ``"ppocr"``, page mode over PP-OCR's detector (the default: about a second a page on two CPU
+#: cores, nothing to install); ``"kraken"``, kraken's baseline segmenter (optional, several times slower on a CPU).
+LINE_FINDERS = ("ppocr", "kraken")
+
+
+def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MAX_SIDE,
+                 merge_gap: float = MERGE_GAP) -> list[LineBox]:
+    """Find the text lines on a page, in reading order, each with its own polygon.
+
+    Args:
+        page: The page image (PIL, any mode).
+        finder: One of :data:`LINE_FINDERS`.
+        max_side: Longest side PP-OCR's detector sees; larger pages are scaled down for detection (lines are in
+            the page's own pixels). Raise it for pages with very small writing, lower it for speed.
+        merge_gap: Boxes side by side on one line are joined across gaps up to this many line heights
+            (:func:`~inkwell.reading.lines.join.merge_fragments`; never across a ruled line or a column gutter).
+
+    Returns:
+        One :class:`~inkwell.reading.lines.geometry.LineBox` per line, in reading order; empty for a blank page.
+
+    Raises:
+        ValueError: An unknown ``finder``, or ``max_side`` under 32.
+        RuntimeError: ``finder="kraken"`` where kraken is not installed (the message says what to do).
+    """
+    if finder not in LINE_FINDERS:
+        raise ValueError(f"line_finder = {finder!r}: choose one of {LINE_FINDERS}.")
+    if finder == "kraken":
+        return kraken_lines(page)
+    found = detect_boxes(page, max_side)  # 1. find
+    if not found:
+        return []
+    width, height = page.size
+    ink, faint, fainter = ink_masks(page, (INK_LEVEL, MARK_LEVEL, RULE_LEVEL))
+    found = split_at_rules(drop_edge_fragments(found, width, height), ink)  # 2. clean
+    found = merge_fragments(found, max_gap=merge_gap, ink=ink)  # 3. join
+    found = table_marks(found, faint, fainter)  # 4. marks
+    found = split_tall(found, ink)  # 5. split
+    pad = LINE_PAD * line_height(found)
+    found = reading_order([pad_box(b, pad, width, height) for b in found])  # 6. order
+    found = outline_lines(found, ink)  # 7. outline
+    return line_kinds(page, found)  # 8. kinds

@@ -1,0 +1,117 @@
+"""Clean: boxes cut where a ruled line crosses them, and a facing page's cut-off fragments left out.
+
+Stage ``reading`` (NumPy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from inkwell.reading.lines.geometry import LineBox, box_axes
+from inkwell.reading.lines.ink import InkMask, rule_columns
+
+__all__ = [
+    "EDGE_FRAGMENT",
+    "EDGE_MARGIN",
+    "drop_edge_fragments",
+    "split_at_rules",
+]
+
+
+#: A box this close to the scan's left or right edge (a share of the page width) touches it.
+EDGE_MARGIN = 0.01
+
+
+#: A box touching the left or right edge and shorter than this share of the page's median line length
+#: is a cut-off piece of the facing page (:func:`drop_edge_fragments`).
+EDGE_FRAGMENT = 0.35
+
+
+def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
+    """Cut boxes where a ruled line crosses them: the detector sometimes runs a table row's fields, or a
+    heading across a book's gutter, into one box.
+
+    A cut is made at each run of ruled columns (:func:`~inkwell.reading.lines.ink.rule_columns`) that leaves at least half a
+    line height of box on either side; the pieces keep the box's slope and score.
+
+    Args:
+        boxes: Detected boxes.
+        ink: The page's dark pixels (:func:`~inkwell.reading.lines.ink.ink_mask`); None leaves the boxes as they are.
+
+    Returns:
+        The boxes, those crossed by a rule replaced by their pieces.
+    """
+    if ink is None:
+        return list(boxes)
+    out: list[LineBox] = []
+    for box in boxes:
+        left, _, right, _ = box.bbox
+        _, _, height, _ = box_axes(box)
+        margin = max(2, int(height / 2))
+        ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
+        if not ruled.any():
+            out.append(box)
+            continue
+        cuts, x = [], 0
+        while x < len(ruled):  # the middle of each run of ruled columns
+            if ruled[x]:
+                start = x
+                while x < len(ruled) and ruled[x]:
+                    x += 1
+                cuts.append(first + (start + x - 1) / 2 * ink.step)
+            x += 1
+        out.extend(_cut(box, cuts))
+    return out
+
+
+def _cut(box: LineBox, cuts: Sequence[float]) -> list[LineBox]:
+    """A quadrilateral cut by upright lines at the given x positions (its top and bottom edges kept)."""
+    tl, tr, br, bl = (np.asarray(p, dtype=np.float64) for p in box.polygon)
+
+    def at(a: np.ndarray, b: np.ndarray, x: float) -> tuple[float, float]:
+        t = 0.0 if b[0] == a[0] else min(1.0, max(0.0, (x - a[0]) / (b[0] - a[0])))
+        p = a + t * (b - a)
+        return float(p[0]), float(p[1])
+
+    edges = [None, *sorted(cuts), None]
+    pieces = []
+    for x_left, x_right in zip(edges, edges[1:]):
+        top_left = tuple(tl) if x_left is None else at(tl, tr, x_left)
+        bottom_left = tuple(bl) if x_left is None else at(bl, br, x_left)
+        top_right = tuple(tr) if x_right is None else at(tl, tr, x_right)
+        bottom_right = tuple(br) if x_right is None else at(bl, br, x_right)
+        pieces.append(LineBox([top_left, top_right, bottom_right, bottom_left], box.score))
+    return pieces
+
+
+def drop_edge_fragments(boxes: Sequence[LineBox], width: int, height: int) -> list[LineBox]:
+    """Leave out the cut-off pieces of a neighbouring page that a scan shows at its left or right edge.
+
+    A box that touches the scan's left or right edge (within :data:`EDGE_MARGIN` of the width) and
+    is shorter than :data:`EDGE_FRAGMENT` times the page's median line length is such a piece: the
+    facing page's line ends or starts, cut by the scan. A full line that runs to the edge, or a
+    page whose lines are all short, keeps everything.
+
+    Args:
+        boxes: Line boxes on one page.
+        width: The page's width in pixels.
+        height: The page's height in pixels.
+
+    Returns:
+        The boxes that are not edge fragments, in the order given.
+    """
+    if len(boxes) < 3:
+        return list(boxes)
+    lengths = sorted(box_axes(b)[3] for b in boxes)
+    typical = lengths[len(lengths) // 2]
+    margin = EDGE_MARGIN * width
+    kept = []
+    for box in boxes:
+        left, _, right, _ = box.bbox
+        at_edge = left <= margin or right >= width - 1 - margin
+        if at_edge and box_axes(box)[3] < EDGE_FRAGMENT * typical:
+            continue
+        kept.append(box)
+    return kept

@@ -1,0 +1,101 @@
+"""Ink: a page's dark pixels in blocks, and the ruled lines that run down it.
+
+Stage ``reading`` (NumPy and Pillow). The masks are made once per page (:func:`ink_masks`) and used by the stages
+that look at ink: cutting at rules (:mod:`~inkwell.reading.lines.clean`), refusing joins across a rule
+(:mod:`~inkwell.reading.lines.join`), ditto marks (:mod:`~inkwell.reading.lines.marks`), splitting boxes over two
+lines (:mod:`~inkwell.reading.lines.split`) and the seams between lines (:mod:`~inkwell.reading.lines.outline`).
+A rule is a column dark down several line heights; OpenCV's morphology would find long vertical strokes too, but
+a rule here must also hold in nearly every band of a line height (a long descender does not), which is this
+module's own short test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "INK_LEVEL",
+    "INK_SIDE",
+    "RULE_SPAN",
+    "InkMask",
+    "ink_mask",
+    "ink_masks",
+    "rule_columns",
+]
+
+
+#: A pixel is ink when it is darker than this share of the way from the paper to the darkest ink: halfway
+#: keeps pen strokes whole and leaves out most ink showing through from the back of the leaf.
+INK_LEVEL = 0.5
+
+
+#: Longest side of the page's ink mask (:func:`ink_mask`): ruled lines are looked for at this size.
+INK_SIDE = 2400
+
+
+#: How many line heights, centred on two line pieces, are searched for a ruled line between them.
+RULE_SPAN = 6.0
+
+
+@dataclass
+class InkMask:
+    """A page's dark pixels (ink, printed rules), in blocks of ``step`` x ``step`` page pixels.
+
+    Attributes:
+        mask: Boolean array, True where dark.
+        step: Page pixels per mask pixel (1: full resolution).
+    """
+
+    mask: np.ndarray
+    step: int = 1
+
+
+def rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,
+                 height: float) -> tuple[np.ndarray, float]:
+    """For each column from ``x0`` to ``x1`` (page pixels, every ``ink.step``-th): whether a ruled line runs
+    down it, and the page x of the first column.
+
+    A column is ruled when, in nearly every band of one line height down :data:`~inkwell.reading.lines.ink.RULE_SPAN` line
+    heights around ``centre_y``, it (or a column a few pixels beside it: rules are seldom exactly
+    upright on a scan) is dark over most of the band. Handwriting makes such a column in one band or
+    two (an ascender, a long descender), never down several line heights.
+    """
+    step, mask = ink.step, ink.mask
+    height = height / step
+    c0, c1 = max(0, int(x0 // step)), min(mask.shape[1], int(x1 // step) + 1)
+    y0 = max(0, int(centre_y / step - RULE_SPAN * height / 2))
+    y1 = min(mask.shape[0], int(centre_y / step + RULE_SPAN * height / 2))
+    band = max(1, int(height))
+    bands = (y1 - y0) // band
+    if c1 <= c0 or bands < 3:
+        return np.zeros(max(0, c1 - c0), dtype=bool), float(c0 * step)
+    strip = mask[y0:y0 + bands * band, c0:c1].reshape(bands, band, c1 - c0)
+    dark = strip.mean(axis=1) >= 0.8  # bands x columns
+    near = dark.copy()
+    for shift in range(1, max(1, int(height / 8)) + 1):  # a rule a little off upright still counts in every band
+        near[:, shift:] |= dark[:, :-shift]
+        near[:, :-shift] |= dark[:, shift:]
+    return near.mean(axis=0) >= 0.8, float(c0 * step)
+
+
+def ink_mask(page: Image.Image, max_side: int = INK_SIDE, level: float = INK_LEVEL) -> InkMask:
+    """The page's dark pixels (ink, printed rules): darker than ``level`` of the way from the paper (the
+    median grey) to the darkest ink (the 1st percentile), in blocks of n x n pixels so that the longer
+    side is at most ``max_side`` (ruled lines and gutters are searched there, :func:`split_at_rules`)."""
+    return ink_masks(page, (level,), max_side)[0]
+
+
+def ink_masks(page: Image.Image, levels: Sequence[float], max_side: int = INK_SIDE) -> list[InkMask]:
+    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once)."""
+    step = max(1, -(-max(page.size) // max_side))
+    gray = np.asarray(page.convert("L"))
+    sample = gray[:: max(1, gray.shape[0] // 256), :: max(1, gray.shape[1] // 256)]
+    paper, dark = float(np.median(sample)), float(np.percentile(sample, 1))
+    if step > 1:  # a block is as dark as its darkest pixel: a rule one pixel wide is kept
+        h, w = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
+        gray = gray[:h, :w].reshape(h // step, step, w).min(axis=1).reshape(h // step, w // step, step).min(axis=2)
+    return [InkMask(gray < paper - level * (paper - dark), step) for level in levels]

@@ -1,0 +1,108 @@
+"""Order: lines in reading order, columns left to right, each top to bottom.
+
+Stage ``reading`` (NumPy). Deliberately simple: boxes whose horizontal extents overlap and that are near each other
+vertically belong to one column; columns that share some height stand side by side and are read left to right,
+one after the other; blocks of columns that do not (a date above the letter, a signature below it) are read top to
+bottom; within a column, top to bottom by the boxes' centre lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from inkwell.reading.lines.geometry import LineBox, overlap, same_line
+
+__all__ = [
+    "COLUMN_GAP",
+    "reading_order",
+]
+
+
+#: Two lines whose horizontal extents overlap are in one column only if the vertical gap between them
+#: is at most this many line heights (a blank line or two between paragraphs, not a date at the top of
+#: a letter and a signature at its foot).
+COLUMN_GAP = 3.0
+
+
+def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
+    """Put line boxes in reading order: columns left to right, each top to bottom.
+
+    Columns: boxes whose horizontal extents overlap (by a quarter of the
+    narrower box) with at most :data:`COLUMN_GAP` line heights between them
+    vertically are in one column, transitively. Columns whose vertical
+    extents overlap stand side by side and form a band, read left to right;
+    bands are read top to bottom. Within a column, boxes are read top to
+    bottom; boxes on the same height (overlapping by half the lower one) left
+    to right.
+
+    Args:
+        boxes: Line boxes, any order.
+
+    Returns:
+        The same boxes, reordered.
+    """
+    items = list(boxes)
+    n = len(items)
+    if n < 2:
+        return items
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    bb = [b.bbox for b in items]
+    for i in range(n):
+        for j in range(i + 1, n):
+            narrow = max(1, min(bb[i][2] - bb[i][0], bb[j][2] - bb[j][0]))
+            tall = max(1, bb[i][3] - bb[i][1], bb[j][3] - bb[j][1])
+            if (overlap(bb[i][0], bb[i][2], bb[j][0], bb[j][2]) >= 0.25 * narrow
+                    and -overlap(bb[i][1], bb[i][3], bb[j][1], bb[j][3]) <= COLUMN_GAP * tall):
+                union(i, j)
+    columns: dict[int, list[int]] = {}
+    for i in range(n):
+        columns.setdefault(find(i), []).append(i)
+    cols = list(columns.values())
+    extent = [(min(bb[i][1] for i in c), max(bb[i][3] for i in c), min(bb[i][0] for i in c)) for c in cols]
+
+    # bands: columns that share some height, transitively
+    parent = list(range(len(cols)))
+    for a in range(len(cols)):
+        for b in range(a + 1, len(cols)):
+            if overlap(extent[a][0], extent[a][1], extent[b][0], extent[b][1]) > 0:
+                union(a, b)
+    bands: dict[int, list[int]] = {}
+    for a in range(len(cols)):
+        bands.setdefault(find(a), []).append(a)
+
+    ordered: list[LineBox] = []
+    for band in sorted(bands.values(), key=lambda band: min(extent[a][0] for a in band)):
+        for a in sorted(band, key=lambda a: extent[a][2]):
+            ordered.extend(items[i] for i in _top_to_bottom(cols[a], items))
+    return ordered
+
+
+def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
+    """Indices sorted by vertical centre; boxes side by side on one row (pieces of one line, or a
+    line and a note beside it), left to right.
+
+    Two boxes are on one row when they do not overlap horizontally by more than a third of the
+    narrower one and the right one's centre lies on the left one's centre line (:func:`~inkwell.reading.lines.geometry.same_line`
+    with no limit on the gap). Bounding boxes alone would not do: the upright boxes of two sloping
+    lines, one under the other, overlap vertically.
+    """
+    by_y = sorted(indices, key=lambda i: items[i].center[1])
+    out: list[int] = []
+    row: list[int] = []
+    for i in by_y:
+        if row and not any(same_line(items[i], items[k], float("inf")) is not None for k in row):
+            out.extend(sorted(row, key=lambda k: items[k].bbox[0]))
+            row = []
+        row.append(i)
+    out.extend(sorted(row, key=lambda k: items[k].bbox[0]))
+    return out
