@@ -36,6 +36,7 @@ __all__ = [
     "ppocr_engine",
     "ppocr_model_path",
     "ppocr_reader",
+    "ppocr_recognizer",
     "read_baseline",
 ]
 
@@ -98,6 +99,19 @@ def ppocr_engine(params: dict[str, object]) -> object:
     return engine
 
 
+def ppocr_recognizer(batch_size: int = 16) -> object:
+    """PP-OCR's line recognizer alone (no detection, no direction classifier): a RapidOCR engine whose
+    ``recognize_txt(images)`` gives each line's text and score."""
+    return ppocr_engine({
+        "Global.use_det": False,
+        "Global.use_cls": False,
+        "Global.use_rec": True,
+        "Rec.model_path": str(ppocr_model_path()),  # named explicitly: never routed to a download
+        "Rec.lang_type": "en",
+        "Rec.rec_batch_num": batch_size,
+    })
+
+
 def ppocr_reader(*, batch_size: int = 16) -> BaselineReader:
     """Build the PP-OCR line recognizer (recognition only, CPU, offline, quiet: see :func:`ppocr_engine`).
 
@@ -109,14 +123,7 @@ def ppocr_reader(*, batch_size: int = 16) -> BaselineReader:
         A reader: images in, texts out in the same order; ``""`` for an image
         with no readable text or one under 2 pixels on a side.
     """
-    engine = ppocr_engine({
-        "Global.use_det": False,
-        "Global.use_cls": False,
-        "Global.use_rec": True,
-        "Rec.model_path": str(ppocr_model_path()),  # named explicitly: never routed to a download
-        "Rec.lang_type": "en",
-        "Rec.rec_batch_num": batch_size,
-    })
+    engine = ppocr_recognizer(batch_size)
 
     def read(images: Sequence[Image.Image]) -> list[str]:
         texts = [""] * len(images)

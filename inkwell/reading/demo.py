@@ -21,7 +21,7 @@ from PIL import Image
 from inkwell.models.decode import Prediction, predict_lines
 from inkwell.models.loading import LoadedModel, load_adapter, load_model
 from inkwell.models.prompt import ImageLimits
-from inkwell.reading.lines import detect_lines
+from inkwell.reading.lines import LINE_FINDERS, detect_lines
 from inkwell.reading.lines.cut import crop_lines
 from inkwell.reading.lines.geometry import LineBox
 from inkwell.reading.pages import READ_MODES, looks_like_line
@@ -81,6 +81,7 @@ class DemoReading:
         detect_seconds: Time spent finding lines on pages.
         read_seconds: Time spent decoding all lines.
         folder: The readings folder they were saved to (:func:`read_scan`), or None when not saved.
+        line_finder: How lines were found on pages (:data:`~inkwell.reading.lines.LINE_FINDERS`).
     """
 
     mode: str
@@ -88,6 +89,7 @@ class DemoReading:
     detect_seconds: float = 0.0
     read_seconds: float = 0.0
     folder: Path | None = None
+    line_finder: str = "ppocr"
 
     @property
     def lines(self) -> list[LineReading]:
@@ -108,7 +110,8 @@ class DemoReading:
         how = f"mode {self.mode!r}: " + (", ".join(read_as) or "no images")
         speed = f"{counted(n, 'line')} read in {self.read_seconds:.1f} s" + (
             f" ({n / self.read_seconds:.1f} lines/s)" if self.read_seconds > 0 and n else "")
-        detect = f"; lines found on pages in {self.detect_seconds:.1f} s" if as_pages else ""
+        detect = (f"; lines found on pages by {self.line_finder} in {self.detect_seconds:.1f} s "
+                  f"({self.detect_seconds / as_pages:.1f} s a page)" if as_pages else "")
         them = "it" if flagged == 1 else "them"
         check = f"; {counted(flagged, 'line')} flagged, check {them} by eye" if flagged else ""
         return f"{how}. {speed}{detect}{check}."
@@ -135,6 +138,7 @@ def read_pages(
     max_new_tokens: int = 128,
     across_pages: bool = True,
     progress: bool = True,
+    line_finder: str = "ppocr",
 ) -> DemoReading:
     """Find the lines of each page (unless it is a line) and read them all.
 
@@ -148,18 +152,19 @@ def read_pages(
         across_pages: Decode the lines of all pages in shared batches (False: page by page,
             only for comparing speeds). The texts do not depend on it.
         progress: Show progress bars.
+        line_finder: How lines are found on a page (:data:`~inkwell.reading.lines.LINE_FINDERS`).
 
     Returns:
         A :class:`DemoReading`.
 
     Raises:
-        ValueError: An unknown ``mode``.
+        ValueError: An unknown ``mode`` or ``line_finder``.
     """
     def decode(images: list[Image.Image], desc: str) -> list[Prediction]:
         return predict_lines(reader.loaded, images, limits=reader.limits, batch_size=batch_size,
                              max_new_tokens=max_new_tokens, progress=progress, desc=desc) if images else []
 
-    return read_pages_with(decode, pages, mode=mode, across_pages=across_pages)
+    return read_pages_with(decode, pages, mode=mode, across_pages=across_pages, line_finder=line_finder)
 
 
 def read_pages_with(
@@ -168,6 +173,7 @@ def read_pages_with(
     *,
     mode: str = "auto",
     across_pages: bool = True,
+    line_finder: str = "ppocr",
 ) -> DemoReading:
     """Find the lines of each page (unless it is a line) and read them all with ``decode``.
 
@@ -179,13 +185,15 @@ def read_pages_with(
     """
     if mode not in READ_MODES:
         raise ValueError(f"mode = {mode!r}: choose one of {READ_MODES}.")
+    if line_finder not in LINE_FINDERS:
+        raise ValueError(f"line_finder = {line_finder!r}: choose one of {LINE_FINDERS}.")
     results: list[PageResult] = []
     boxes: list[list[LineBox]] = []
     crops: list[list[Image.Image]] = []
     started = time.perf_counter()
     for page in pages:
         as_line = mode == "lines" or (mode == "auto" and looks_like_line(page.image))
-        found = [_whole(page.image)] if as_line else detect_lines(page.image)
+        found = [_whole(page.image)] if as_line else detect_lines(page.image, finder=line_finder)
         results.append(PageResult(page, as_line))
         boxes.append(found)
         crops.append([page.image] if as_line else crop_lines(page.image, found))
@@ -210,7 +218,7 @@ def read_pages_with(
                         lowest=p.lowest, baseline=list(box.baseline))
             for i, (box, p) in enumerate(zip(found, preds), start=1)
         ]
-    return DemoReading(mode, results, detect_seconds, time.perf_counter() - started)
+    return DemoReading(mode, results, detect_seconds, time.perf_counter() - started, line_finder=line_finder)
 
 
 def read_scan(
@@ -221,6 +229,7 @@ def read_scan(
     batch_size: int = 8,
     max_new_tokens: int = 128,
     output_dir: str | os.PathLike[str] = "",
+    line_finder: str = "ppocr",
 ) -> tuple[DemoReading, Any]:
     """Read every page of a scan and write the readings into a new folder.
 
@@ -229,7 +238,8 @@ def read_scan(
         (under :func:`~inkwell.reading.readings.readings_folder`: ``adapters/<run>/readings/<time>/``
         unless ``output_dir`` names another folder; never an existing one).
     """
-    reading = read_pages(reader, scan.pages, mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    reading = read_pages(reader, scan.pages, mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                         line_finder=line_finder)
     saved = save_readings(scan.pages, reading.lines, readings_folder(reader.run, str(output_dir)))
     reading.folder = saved.folder
     return reading, saved

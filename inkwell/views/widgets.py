@@ -260,6 +260,7 @@ def make_upload_reader(
     max_new_tokens: int = 128,
     pdf_dpi: int = 200,
     output_dir: str = "",
+    line_finder: str = "ppocr",
 ) -> UploadReader:
     """Build the upload box: chosen images and PDFs are read like ``inputs`` and saved in a new folder.
 
@@ -270,12 +271,12 @@ def make_upload_reader(
 
     Args:
         reader: The loaded base model and adapter.
-        mode, batch_size, max_new_tokens, pdf_dpi, output_dir: As in 04_demo's parameters.
+        mode, batch_size, max_new_tokens, pdf_dpi, output_dir, line_finder: As in 04_demo's parameters.
     """
     def handle(files: list[tuple[str, bytes]]) -> str:
         scan = scan_upload(files, pdf_dpi=pdf_dpi)
         reading, saved = read_scan(reader, scan, mode=mode, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                   output_dir=output_dir)
+                                   output_dir=output_dir, line_finder=line_finder)
         return (f"<p>{html.escape(reading.describe())} Saved to <code>{html.escape(str(saved.folder))}</code>.</p>"
                 + render_page_readings_html(reading, scan))
 

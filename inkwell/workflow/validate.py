@@ -20,6 +20,8 @@ from inkwell.data.corrections import ORDERS
 from inkwell.data.dataset import processed_sets
 from inkwell.models.families import FAMILIES
 from inkwell.models.loading import BACKENDS, model_family, unsloth_first
+from inkwell.reading.lines import LINE_FINDERS
+from inkwell.reading.lines.kraken import kraken_available
 from inkwell.reading.pages import READ_MODES
 from inkwell.core.paths import project_path
 from inkwell.models.runs import find_runs
@@ -152,6 +154,7 @@ _DEMO_RULES = (
     _Rule("max_files", _int(0), "an integer >= 0 (0: every file of the folder)"),
     _Rule("max_new_tokens", _int(1, 32768), "an integer from 1 to 32768, e.g. 128"),
     _Rule("mode", lambda v: v in READ_MODES, "one of " + ", ".join(repr(m) for m in READ_MODES)),
+    _Rule("line_finder", lambda v: v in LINE_FINDERS, "one of " + ", ".join(repr(f) for f in LINE_FINDERS)),
     _Rule("pdf_dpi", _int(50, 600), "an integer from 50 to 600, e.g. 200 (lower it for very large pages)"),
     _DECODE_BATCH,
     _Rule("output_dir", lambda v: isinstance(v, str), 'a folder path, or "" for adapters/<run>/readings/<time>/'),
@@ -227,6 +230,8 @@ def check_demo_parameters(parameters: dict[str, Any]) -> None:
     """
     unsloth_first(str(parameters.get("backend", "auto")))  # before anything imports transformers
     problems = _range_problems(_DEMO_RULES, parameters)
+    if parameters.get("line_finder") == "kraken" and (missing := kraken_available()):
+        problems.append(missing)
     if problems:
         raise ParameterError("04_demo cannot start; fix these parameters:\n- " + "\n- ".join(problems))
 
