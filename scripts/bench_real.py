@@ -13,7 +13,8 @@ upright line boxes, best pairs first). Prints one table, a row per folder and th
 * 2-line: lines found whose polygon covers at least half of each of two ground-truth line polygons (shapely),
   as a share of the lines found;
 * order: of the consecutive ground-truth line pairs whose lines were both found, the share page mode
-  also reads one right after the other;
+  also reads one right after the other (lines found that match no ground-truth line, such as an untranscribed
+  stamp or clerk's note, left aside);
 * s/page: seconds of ``detect_lines`` per page (after the engine is built; the page already decoded);
 * ppocr CER: the classic-OCR baseline (PP-OCR recognition inside ``rapidocr``) on the ground-truth
   line crops, characters in error over reference characters (``--no-baseline`` skips it).

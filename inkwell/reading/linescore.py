@@ -8,7 +8,9 @@ A found box *matches* a ground-truth line when the intersection over union of th
 bounding boxes is at least :data:`MATCH_IOU`; matching is one-to-one, best pairs first (each line
 and each box used once). Recall is matched lines over ground-truth lines, precision matched boxes
 over boxes found. Reading order is the share of consecutive ground-truth line pairs, both matched,
-whose boxes page mode also reads one right after the other.
+whose boxes page mode also reads one right after the other, lines found that match no ground-truth line left aside:
+a note, a stamp or a clerk's line that the archivists did not transcribe, read beside the line it stands next to,
+is no break in the order.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class PageScore:
         found: Boxes page mode found.
         matched: Lines matched one-to-one to a box.
         pairs: Consecutive ground-truth pairs with both lines matched.
-        in_order: Of those, pairs page mode reads one right after the other.
+        in_order: Of those, pairs page mode reads one right after the other (lines found that match no
+            ground-truth line left aside).
         seconds: Time page mode took on the page.
         running: Ground-truth lines of running text (:data:`NOT_RUNNING_TEXT` left out).
         running_matched: Of those, lines matched.
@@ -220,7 +223,9 @@ def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.
     """
     matched = match_boxes(truth, found, threshold)
     pairs = [(matched[i], matched[i + 1]) for i in range(len(truth) - 1) if i in matched and i + 1 in matched]
-    in_order = sum(1 for a, b in pairs if b == a + 1)
+    used = sorted(matched.values())
+    following = {a: b for a, b in zip(used, used[1:])}  # the next found line that is a ground-truth line
+    in_order = sum(1 for a, b in pairs if following.get(a) == b)
     running = list(running) if running is not None else [True] * len(truth)
     two = 0
     if truth_polygons is not None:

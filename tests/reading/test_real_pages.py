@@ -188,6 +188,9 @@ def test_matching_is_one_to_one_best_first() -> None:
     assert len(match_boxes(truth, one_box_for_two_lines)) == 1
     score = score_page(truth, [(0, 26, 100, 46), (0, 1, 100, 21)])  # both found, read bottom-up
     assert (score.matched, score.pairs, score.in_order) == (2, 1, 0)
+    # a line found that the ground truth lacks (an untranscribed note) read between two lines breaks no order
+    score = score_page(truth, [(0, 1, 100, 21), (300, 0, 400, 20), (0, 26, 100, 46)])
+    assert (score.matched, score.pairs, score.in_order) == (2, 1, 1)
 
 
 def test_archive_size_scans_open_by_default_and_the_refusal_names_the_parameter() -> None:
