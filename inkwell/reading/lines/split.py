@@ -18,53 +18,13 @@ import numpy as np
 from inkwell.reading.lines.geometry import LineBox, box_axes, line_height
 from inkwell.reading.lines.ink import InkMask
 
-__all__ = ["PITCH_SURE", "SPLIT_HEIGHT", "SPLIT_PITCH", "SPLIT_TALLER", "VALLEY_DEPTH", "line_pitch", "split_tall"]
+__all__ = ["SPLIT_HEIGHT", "VALLEY_DEPTH", "split_tall"]
 
 #: A box this many times the page's line height, or taller, is looked at for lines to split it into.
 SPLIT_HEIGHT = 1.6
 
-#: A box this many times the page's line pitch (:func:`line_pitch`), or taller, is looked at for lines to split
-#: it into: a box around one line stands about 1.5 pitches tall (the detector grows each text core), one around
-#: two lines 2.5.
-SPLIT_PITCH = 2.1
-
-#: ... and at least this many times the page's line height (a box as tall as most of the page's is one line, however
-#: its ink repeats inside).
-SPLIT_TALLER = 1.3
-
-#: The page's ink, row by row, must repeat at its line pitch at least this strongly (autocorrelation, 0 to 1)
-#: for the pitch to be trusted.
-PITCH_SURE = 0.3
-
 #: A valley between two lines has at most this share of the ink of the lower of the two peaks beside it.
 VALLEY_DEPTH = 0.5
-
-def line_pitch(ink: InkMask, boxes: Sequence[LineBox]) -> float:
-    """The distance from one line to the next on the page, from the ink itself: the first peak of the
-    autocorrelation of the ink per row, across the columns the boxes cover (0 when the page's rows do not repeat
-    clearly, :data:`PITCH_SURE`). Unlike the boxes' heights, this holds on a page where the detector ran several
-    lines into one box."""
-    if not boxes:
-        return 0.0
-    step, mask = ink.step, ink.mask
-    left = max(0, int(np.percentile([b.bbox[0] for b in boxes], 25) / step))
-    right = min(mask.shape[1], int(np.percentile([b.bbox[2] for b in boxes], 75) / step))
-    if right - left < 8 or mask.shape[0] < 16:
-        return 0.0
-    profile = mask[:, left:right].mean(axis=1)
-    profile = profile - profile.mean()
-    spectrum = np.fft.rfft(profile, n=2 * len(profile))
-    corr = np.fft.irfft(spectrum * np.conj(spectrum))[: len(profile) // 2]
-    if corr[0] <= 0:
-        return 0.0
-    corr = corr / corr[0]
-    rising = np.nonzero(np.diff(corr) > 0)[0]
-    if len(rising) == 0:
-        return 0.0
-    trough = int(rising[0])
-    peak = trough + int(np.argmax(corr[trough:]))
-    return float(peak * step) if corr[peak] >= PITCH_SURE and peak > trough else 0.0
-
 
 def _profile(box: LineBox, ink: InkMask, rows: int) -> np.ndarray:
     """Ink summed along the box at ``rows`` evenly spaced depths from its top edge to its bottom edge."""
@@ -114,11 +74,9 @@ def _part(box: LineBox, d0: float, d1: float) -> LineBox:
 def split_tall(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
     """Cut every box that holds several lines into one box per line.
 
-    A level box :data:`SPLIT_PITCH` times the page's line pitch (:func:`line_pitch`) or taller is taken to hold
-    ``round(height / pitch - 0.5)`` lines (where the page has no clear pitch: :data:`SPLIT_HEIGHT` times its line
-    height, :func:`~inkwell.reading.lines.geometry.line_height`, and ``round(height / line height)`` lines); it is cut
-    at the valleys of its ink profile near the equal divisions (:func:`_cuts`). A box with no clear valley is kept
-    whole (a large heading, a signature).
+    A level box :data:`SPLIT_HEIGHT` times the page's line height (:func:`~inkwell.reading.lines.geometry.line_height`) or taller is
+    taken to hold ``round(height / line height)`` lines; it is cut at the valleys of its ink profile near the
+    equal divisions (:func:`_cuts`). A box with no clear valley is kept whole (a large heading, a signature).
 
     Args:
         boxes: The page's 4-point boxes.
@@ -130,15 +88,11 @@ def split_tall(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
     height = line_height(boxes)
     if ink is None or height <= 0:
         return list(boxes)
-    pitch = line_pitch(ink, boxes)
     out: list[LineBox] = []
     for box in boxes:
         _, _, tall, long = box_axes(box)
-        if pitch > 0 and tall >= SPLIT_PITCH * pitch and tall >= SPLIT_TALLER * height:  # the ink's own pitch
-            parts = int(round(tall / pitch - 0.5))
-        else:
-            parts = int(round(tall / height)) if tall >= SPLIT_HEIGHT * height else 1
-        if len(box.polygon) != 4 or long < 2 * min(height, tall) or parts < 2:
+        parts = int(round(tall / height))
+        if len(box.polygon) != 4 or tall < SPLIT_HEIGHT * height or long < 2 * height or parts < 2:
             out.append(box)
             continue
         rows = max(8 * parts, int(tall / ink.step))
