@@ -6,8 +6,12 @@ anything (the widget is :mod:`inkwell.views.corrector`) or decodes anything.
 
 *The journal.* Every check of a line (its text corrected, or accepted as read) is appended at
 once to ``corrections.jsonl`` in the readings folder, one JSON object a line, flushed to disk
-under the file's lock; the last entry of a line wins. A kernel that dies loses nothing, and a
-corrector built on the same readings later (in a new kernel) picks up where the person stopped.
+under the file's lock; the last entry of a line wins, and every entry of a line stays in the file: the line's
+versions (the model's reading, then each correction), :func:`read_versions`. A kernel that dies loses nothing, and a
+corrector built on the same readings later (in a new kernel) picks up where the person stopped. Beside the checks the
+journal keeps two other events: the least-sure-first order the person first saw (``{"event": "order"}``, so a
+corrector rebuilt from ``readings.csv``, whose confidences are rounded, shows the same order) and the joins of two
+neighbouring boxes of one line (``{"event": "join"}``).
 
 *The training folder.* :func:`save_corrections` writes a new ``data/raw/<name>/`` (a taken name
 gets ``-2``, ``-3``, ...; nothing is ever overwritten) that 01_data reads with its defaults:
@@ -50,11 +54,15 @@ __all__ = [
     "Check",
     "CheckedLine",
     "SavedCorrections",
+    "JournalState",
     "append_check",
+    "append_event",
     "corrections_notes",
     "image_digest",
     "latest_of",
     "read_journal",
+    "read_journal_state",
+    "read_versions",
     "save_corrections",
 ]
 
@@ -68,7 +76,8 @@ LATER_FOLDER = "later"
 LATER_NAME = "lines.csv"
 #: The orders the corrector shows lines in: least sure first, or page by page as read.
 ORDERS = ("confidence", "page")
-#: What a check says: the text was changed, kept as read, or emptied (the line holds no text to train on).
+#: What a check says: the text was changed, kept as read, or marked as not text (a stain, a stamp, a drawing, a line
+#: emptied: it holds no text to train on).
 CHECK_STATUSES = ("corrected", "accepted", "no_text")
 #: What 01_data says when ``source`` is empty or missing: the way from scans without transcriptions to training lines.
 NO_LABELS_YET = ("No transcriptions yet? Read a few of your scans in 04_demo with adapter = \"none\" (the base "
@@ -116,16 +125,45 @@ def append_check(folder: Path, check: Check) -> Path:
     return journal
 
 
-def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
-    """The checks in a readings folder's journal, the last per line, and a note per line that could not be read.
+def append_event(folder: Path, event: dict[str, object]) -> Path:
+    """Append one event that is not a check (``{"event": "order" | "join", ...}``) to the journal; returns it."""
+    journal = Path(folder) / JOURNAL_NAME
+    line = json.dumps(event, ensure_ascii=False) + "\n"
+    with locked(journal), open(journal, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return journal
 
-    A line cut short (the kernel died while writing it) is skipped and noted; every other check counts.
+
+@dataclass
+class JournalState:
+    """Everything a readings folder's journal holds.
+
+    Attributes:
+        checks: Line key -> the latest check.
+        notes: One note per journal line that could not be read (skipped).
+        versions: Line key -> every check of the line, oldest first (each holds the text as read, too).
+        order: The least-sure-first order of line keys the person first saw, or None.
+        joins: ``(first, second)`` line keys joined into one line, in the order they were made.
+    """
+
+    checks: dict[str, Check]
+    notes: list[str]
+    versions: dict[str, list[Check]]
+    order: list[str] | None
+    joins: list[tuple[str, str]]
+
+
+def read_journal_state(folder: Path) -> JournalState:
+    """Read the journal of a readings folder (see :class:`JournalState`); an absent journal is an empty one.
+
+    A line cut short (the kernel died while writing it) is skipped and noted; every other entry counts.
     """
     journal = Path(folder) / JOURNAL_NAME
-    checks: dict[str, Check] = {}
-    problems: list[str] = []
+    state = JournalState({}, [], {}, None, [])
     if not journal.is_file():
-        return checks, problems
+        return state
     with locked(journal):
         text = journal.read_text(encoding="utf-8", errors="replace")
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -133,16 +171,47 @@ def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
             continue
         try:
             entry = json.loads(raw)
+            event = entry.get("event", "check")
+            if event == "order":
+                if state.order is None:  # the first order seen is the one kept
+                    state.order = [str(k) for k in entry["keys"]]
+                continue
+            if event == "join":
+                state.joins.append((str(entry["first"]), str(entry["second"])))
+                continue
             check = Check(str(entry["key"]), str(entry["text"]), str(entry["status"]), str(entry.get("read", "")),
                           str(entry.get("time", "")))
-        except (ValueError, KeyError, TypeError):
-            problems.append(f"{journal}, line {number}: not a complete check (cut short?); skipped.")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            state.notes.append(f"{journal}, line {number}: not a complete entry (cut short?); skipped.")
             continue
         if check.status not in CHECK_STATUSES:
-            problems.append(f"{journal}, line {number}: unknown status {check.status!r}; skipped.")
+            state.notes.append(f"{journal}, line {number}: unknown status {check.status!r}; skipped.")
             continue
-        checks[check.key] = check
-    return checks, problems
+        state.checks[check.key] = check
+        state.versions.setdefault(check.key, []).append(check)
+    return state
+
+
+def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
+    """The checks in a readings folder's journal, the last per line, and a note per line that could not be read.
+
+    A line cut short (the kernel died while writing it) is skipped and noted; every other check counts.
+    """
+    state = read_journal_state(folder)
+    return state.checks, state.notes
+
+
+def read_versions(folder: Path, key: str) -> list[str]:
+    """A line's versions, oldest first: the text as read, then each text it was checked with (repeats dropped)."""
+    versions: list[str] = []
+    reading = None
+    for check in read_journal_state(folder).versions.get(key, []):
+        new = [check.text] if check.read == reading else [check.read, check.text]  # a new reading comes first
+        reading = check.read
+        for text in new:
+            if not versions or versions[-1] != text:
+                versions.append(text)
+    return versions
 
 
 def image_digest(image: Image.Image) -> str:

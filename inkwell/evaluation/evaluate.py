@@ -34,6 +34,7 @@ __all__ = [
     "Evaluation",
     "LineScore",
     "SystemMetrics",
+    "cer_interval",
     "edit_counts",
     "evaluate_systems",
     "line_cer",
@@ -370,6 +371,16 @@ def paired_bootstrap(
         high=float(high),
         n_resamples=int(n_resamples),
     )
+
+
+def cer_interval(scores: Sequence[LineScore], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95% interval of one system's corpus CER (lines resampled with replacement)."""
+    edits = np.array([s.edits for s in scores], dtype=np.int64)
+    chars = np.array([s.ref_chars for s in scores], dtype=np.int64)
+    idx = np.random.default_rng(seed).integers(0, len(scores), size=(n_resamples, len(scores)))
+    cers = edits[idx].sum(axis=1) / np.maximum(1, chars[idx].sum(axis=1))
+    low, high = np.percentile(cers, [2.5, 97.5])
+    return float(low), float(high)
 
 
 _METRIC_COLUMNS = [
