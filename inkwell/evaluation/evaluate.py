@@ -28,26 +28,9 @@ from inkwell.core.csvsafe import read_frame, write_frame
 from inkwell.core.paths import atomic_file, locked, new_folder
 from inkwell.models.runs import now_iso
 
-__all__ = [
-    "RUNAWAY_CER",
-    "BootstrapResult",
-    "Evaluation",
-    "LineScore",
-    "SystemMetrics",
-    "cer_interval",
-    "edit_counts",
-    "evaluate_systems",
-    "line_cer",
-    "normalize_text",
-    "paired_bootstrap",
-    "prepare_text",
-    "read_comparison",
-    "read_predictions",
-    "save_evaluation",
-    "score_lines",
-    "system_metrics",
-    "update_comparison",
-]
+__all__ = ["RUNAWAY_CER", "BootstrapResult", "Evaluation", "LineScore", "SystemMetrics", "cer_interval",
+           "edit_counts", "evaluate_systems", "line_cer", "normalize_text", "paired_bootstrap", "prepare_text",
+           "read_comparison", "read_predictions", "save_evaluation", "score_lines", "system_metrics", "update_comparison"]
 
 #: Line CER above this value marks a runaway line.
 RUNAWAY_CER = 1.0
@@ -383,16 +366,8 @@ def cer_interval(scores: Sequence[LineScore], n_resamples: int = 1000, seed: int
     return float(low), float(high)
 
 
-_METRIC_COLUMNS = [
-    "n_lines",
-    "cer",
-    "cer_normalized",
-    "wer",
-    "wer_normalized",
-    "median_cer",
-    "exact_match",
-    "n_runaway",
-]
+_METRIC_COLUMNS = ["n_lines", "cer", "cer_normalized", "wer", "wer_normalized", "median_cer", "exact_match",
+                   "n_runaway"]
 
 
 @dataclass

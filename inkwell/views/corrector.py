@@ -45,7 +45,7 @@ from inkwell.views.render import FLAG_COLOR, FLAG_LABELS, LEGEND_HTML, confidenc
 from inkwell.data.sources import InputScan
 from inkwell.views.widgets import LIVE_CLASS, SummaryBox, with_static_copy
 
-__all__ = ["PALETTE_SIZE", "Corrector", "LineToCheck", "ModelOnChecked", "apply_joins", "lines_of_folder",
+__all__ = ["PAGE_WIDTH", "PALETTE_SIZE", "Corrector", "LineToCheck", "ModelOnChecked", "apply_joins", "lines_of_folder",
            "lines_of_reading", "make_corrector", "model_on_checked", "palette_of"]
 
 _NUMBERED = re.compile(r"-p\d{3}$")  # a page of a PDF or multi-page TIFF (SourcePage.name)
