@@ -62,7 +62,7 @@ def _cells(page) -> list[tuple[str, str]]:
     """The notebook's cells as the page shows them: (kind, source)."""
     return page.evaluate("""() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c => [
         c.classList.contains('jp-MarkdownCell') ? 'markdown' : (c.classList.contains('jp-CodeCell') ? 'code' : 'raw'),
-        (c.querySelector('.jp-InputArea-editor .cm-content') || {}).innerText || ''])""")
+        (c.querySelector('.jp-InputArea-editor .cm-content') || {}).textContent || ''])""")
 
 
 def _shown(page) -> tuple[str, str]:
@@ -86,9 +86,11 @@ def _drive(app: str, tmp_path: Path, home: Path) -> dict[str, object]:
     with jupyter_server(tmp_path, app=app, env=env) as server, chromium_page() as page:
         page.goto(server.url("correct.ipynb"))
         page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=60000)
-        before = _cells(page)
         assert server.kernels_idle(), "the notebook's kernel did not start"
-        page.wait_for_timeout(500)
+        page.wait_for_function("() => [...document.querySelectorAll('.jp-Notebook .jp-Cell .cm-content')]"
+                               ".filter(c => c.textContent.trim()).length === 3", timeout=30000)  # every cell drawn
+        before = _cells(page)
+        assert [kind for kind, _ in before] == ["code", "markdown", "code"]
         page.click(".jp-Notebook .jp-Cell .cm-content")
         page.keyboard.press("Escape")
         page.keyboard.press("Shift+Enter")  # run the corrector's cell, from the notebook's own command mode
