@@ -17,7 +17,10 @@ neighbouring boxes of one line (``{"event": "join"}``).
 gets ``-2``, ``-3``, ...; nothing is ever overwritten) that 01_data reads with its defaults:
 ``labels.csv`` (image, text, page, status, confidence, readings, checked) and ``images/`` with
 the checked lines, and ``later/lines.csv`` with ``later/images/``: the lines not checked (and
-those emptied because they hold no text), kept for later and never read as training lines.
+those marked as not text), kept for later and never read as training lines. ``pages/`` holds each page as
+corrected, PAGE-XML 2019 for Transkribus or eScriptorium (its image stays in the readings folder): a line marked
+not text is a ``TextLine`` without text whose ``custom`` says ``structure {type:not-text;}``; 01_data reads the
+folder's ``labels.csv``, never these.
 
 *Rounds.* A folder saved under a name already used joins the latest folder of that name: its
 checked lines are carried over (a line checked again now, the same image, takes the new text),
@@ -32,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +44,7 @@ import pandas as pd
 from PIL import Image
 
 from inkwell.core.csvsafe import read_frame, write_frame
+from inkwell.data.formats import page_xml
 from inkwell.data.images import open_rgb, png_bytes, to_rgb
 from inkwell.core.paths import atomic_folder, locked, project_path, unique_path
 
@@ -51,6 +56,8 @@ __all__ = [
     "LABELS_NAME",
     "LATER_FOLDER",
     "LATER_NAME",
+    "NOT_TEXT_TAG",
+    "PAGES_FOLDER",
     "Check",
     "CheckedLine",
     "SavedCorrections",
@@ -74,6 +81,10 @@ LABELS_NAME = "labels.csv"
 LATER_FOLDER = "later"
 #: Their table inside :data:`LATER_FOLDER`.
 LATER_NAME = "lines.csv"
+#: The sub-folder of a saved folder with each page as corrected (PAGE-XML).
+PAGES_FOLDER = "pages"
+#: What a PAGE-XML ``TextLine``'s ``custom`` attribute gets for a line marked as not text (Transkribus' tag syntax).
+NOT_TEXT_TAG = "structure {type:not-text;}"
 #: The orders the corrector shows lines in: least sure first, or page by page as read.
 ORDERS = ("confidence", "page")
 #: What a check says: the text was changed, kept as read, or marked as not text (a stain, a stamp, a drawing, a line
@@ -233,6 +244,8 @@ class CheckedLine:
         read: The text as read.
         confidence: The reading's confidence, or None.
         check: The person's check, or None when the line was not checked.
+        polygon: The line on its page (page pixels); empty for a line image.
+        page_size: The page's (width, height), or None for a line image.
     """
 
     key: str
@@ -241,6 +254,8 @@ class CheckedLine:
     read: str
     confidence: float | None = None
     check: Check | None = None
+    polygon: Sequence[tuple[int, int]] = ()
+    page_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -361,7 +376,31 @@ def save_corrections(lines: Sequence[CheckedLine], name: str, readings: Path, *,
             (tmp / relative).write_bytes(data)
         write_frame(pd.DataFrame(label_rows, columns=_LABEL_COLUMNS), tmp / LABELS_NAME)
         write_frame(pd.DataFrame(later_rows, columns=_LATER_COLUMNS), tmp / LATER_FOLDER / LATER_NAME)
+        _write_pages(lines, tmp / PAGES_FOLDER, Path(readings), target / PAGES_FOLDER)
     return SavedCorrections(target, len(label_rows), len(kept), len(before) - len(kept), len(later_rows), earlier)
+
+
+def _write_pages(lines: Sequence[CheckedLine], out: Path, readings: Path, final: Path) -> None:
+    """Each page of ``lines`` as corrected, PAGE-XML, naming its image in the readings folder (see the module)."""
+    by_page: dict[str, list[CheckedLine]] = {}
+    for ln in lines:
+        if ln.page_size is not None and len(ln.polygon) >= 3:
+            by_page.setdefault(ln.page, []).append(ln)
+    if not by_page:
+        return
+    out.mkdir()
+    for page, mine in by_page.items():
+        image = os.path.relpath(readings / f"{page}.png", final)
+        texts = [(ln.polygon, ln.check.text if ln.check else ln.read) for ln in mine]
+        path = page_xml.write(image, mine[0].page_size, texts, out / _file_name(page, set()).replace(".png", ".xml"),
+                              confidences=[ln.confidence for ln in mine])
+        tree = ET.parse(path)
+        found = [el for el in tree.iter() if el.tag.endswith("}TextLine")]
+        for ln, element in zip(mine, found):
+            if ln.check is not None and ln.check.status == "no_text":
+                element.set("custom", f"{element.get('custom', '')} {NOT_TEXT_TAG}".strip())
+        ET.register_namespace("", page_xml.NAMESPACE_2019)
+        tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _earlier_rows(folder: Path) -> tuple[list[dict], list[Image.Image]]:

@@ -390,7 +390,9 @@ class Corrector(SummaryBox):
         Returns:
             The new folder; :attr:`saved` says what went into it.
         """
-        lines = [CheckedLine(ln.key, ln.image, ln.page, ln.read, ln.confidence, self.checks.get(ln.key))
+        lines = [CheckedLine(ln.key, ln.image, ln.page, ln.read, ln.confidence, self.checks.get(ln.key),
+                             ln.polygon if ln.page_image is not None else (),
+                             ln.page_image.size if ln.page_image is not None else None)
                  for ln in self._by_page]
         self.saved = save_corrections(lines, name, self.folder, join=join)
         self._checks_since_save = 0

@@ -185,6 +185,10 @@ def test_up_down_keep_typing_not_text_and_versions(tmp_path: Path, home: Path) -
     assert list(labels["text"]) == ["typed again"]  # the not-text line stays out of training
     later = read_frame(saved / LATER_FOLDER / "lines.csv", text_columns=["text", "status"])
     assert "no_text" in set(later["status"])
+    page = (saved / "pages" / "letter.xml").read_text(encoding="utf-8")  # the page as corrected, for Transkribus
+    assert page.count("<TextLine") == 3 and page.count("structure {type:not-text;}") == 1
+    assert "typed again" in page and "read 3" in page and "../../../../readings/letter.png" not in page
+    assert "letter.png" in page
 
 
 def test_the_order_a_person_saw_is_kept_after_a_restart(tmp_path: Path, home: Path) -> None:
