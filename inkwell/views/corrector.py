@@ -224,12 +224,14 @@ class ModelOnChecked:
 
     def html(self) -> str:
         """The same as a short paragraph and a per-page table."""
-        rows = "".join(f"<tr><td>{html.escape(page)}</td><td style='text-align:right'>{n}</td>"
-                       f"<td style='text-align:right'>{100 * cer:.1f}%</td>"
-                       f"<td>[{100 * lo:.1f}, {100 * hi:.1f}]%</td></tr>" for page, n, cer, lo, hi in self.pages)
+        cell = "style='padding:1px 10px 1px 0;text-align:right'"
+        rows = "".join(f"<tr><td style='padding:1px 10px 1px 0'>{html.escape(page)}</td><td {cell}>{n}</td>"
+                       f"<td {cell}>{100 * cer:.1f}%</td><td {cell}>{100 * lo:.1f}-{100 * hi:.1f}%</td></tr>"
+                       for page, n, cer, lo, hi in self.pages)
         head = html.escape(self.describe().splitlines()[0])
         return (f"<p style='margin:0.3em 0'><b>{head}</b></p><table style='border-collapse:collapse;font-size:12px'>"
-                "<tr><th style='text-align:left'>page</th><th>lines</th><th>CER</th><th>95% interval</th></tr>"
+                "<tr><th style='text-align:left;padding-right:10px'>page</th><th style='padding-right:10px'>lines</th>"
+                "<th style='padding-right:10px'>CER</th><th>95% interval</th></tr>"
                 f"{rows}</table>")
 
     def __repr__(self) -> str:
