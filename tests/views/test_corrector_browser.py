@@ -165,3 +165,36 @@ def test_fifty_lines_typed_at_10ms_are_saved_exactly(app: str, tmp_path: Path, h
     if out:
         with open(out, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(figures) + "\n")
+
+
+def test_the_editor_needs_no_jupyterlab_and_sends_one_message_per_check() -> None:
+    """The editor's module imports nothing (no @jupyterlab, no @jupyter-widgets): rendered in a bare page with only
+    the anywidget model interface (get, set, on, send), as VS Code and Cursor provide it, it shows the line and
+    sends the action with the text typed in one message."""
+    from inkwell.views.editor import editor_source
+
+    esm, css = editor_source()
+    assert "import " not in esm.replace("no imports", "") and "@jupyterlab" not in esm and "require(" not in esm
+    with chromium_page() as page:
+        page.set_content(f"<style>{css}</style><div id='host'></div>")
+        sent = page.evaluate("""async (esm) => {
+            const url = URL.createObjectURL(new Blob([esm], {type: 'text/javascript'}));
+            const widget = (await import(url)).default;
+            const state = {line: {key: 'p:1', serial: 1, text: 'as read', image: '', position: 'line 1 of 1'},
+                           palette: ['\u017f'], boxes: [], page_image: '', page_size: [0, 0]};
+            const sent = [];
+            const model = {get: k => state[k], set: (k, v) => { state[k] = v; }, on: () => {}, off: () => {},
+                           send: m => sent.push(m), save_changes: () => {}};
+            widget.render({model, el: document.getElementById('host')});
+            window.__sent = sent;
+            return document.querySelector('.iw-ed-text').value;
+        }""", esm)
+        assert sent == "as read"
+        page.click(".iw-ed-text")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("typed ", delay=10)
+        page.keyboard.press("Alt+1")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")  # a second Enter before the kernel answered: nothing more is sent
+        messages = page.evaluate("() => window.__sent")
+    assert messages == [{"action": "check", "key": "p:1", "text": "typed \u017f", "target": ""}]
