@@ -65,6 +65,12 @@ def _cells(page) -> list[tuple[str, str]]:
         (c.querySelector('.jp-InputArea-editor .cm-content') || {}).textContent || ''])""")
 
 
+def _active(page) -> int:
+    """The index of the notebook's active cell."""
+    return page.evaluate("() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')]"
+                         ".findIndex(c => c.classList.contains('jp-mod-active'))")
+
+
 def _shown(page) -> tuple[str, str]:
     return tuple(page.eval_on_selector(".iw-ed", "e => [e.dataset.key, e.dataset.serial]"))
 
@@ -99,6 +105,11 @@ def _drive(app: str, tmp_path: Path, home: Path) -> dict[str, object]:
         palette = page.eval_on_selector_all(".iw-ed-char", "bs => bs.map(b => b.dataset.char)")
         assert palette[:2] == list(PALETTE)
         page.click(".iw-ed-text")
+        active = _active(page)
+        # what reaches the page beyond the editor: VS Code's and Cursor's webviews and Lumino listen up there
+        page.evaluate("""() => { window.__leaked = [];
+            for (const type of ['keydown', 'keypress', 'keyup']) document.addEventListener(type, e => {
+                if (e.target.closest && e.target.closest('.iw-ed')) window.__leaked.push(type + ' ' + e.key); }); }""")
         key, serial = _shown(page)
         moves = 0
         for n in range(TO_CORRECT + 2):
@@ -132,11 +143,14 @@ def _drive(app: str, tmp_path: Path, home: Path) -> dict[str, object]:
                     page.click(f".iw-ed-char[data-char='{PALETTE[1]}']")  # a click on the palette
                     text += PALETTE[1]
                     typed_chars += 1
-                page.keyboard.press("Enter")
+                page.keyboard.press("Shift+Enter" if n == 20 else "Enter")  # Shift+Enter: a check, never a run
                 expected[key] = ("corrected", text)
             key = _wait_answer(page, serial)
             serial = _shown(page)[1]
         after = _cells(page)
+        assert _active(page) == active, "an arrow key moved the notebook's active cell"
+        assert page.evaluate("() => window.__leaked") == [], "keys typed in the editor reached the notebook"
+        assert page.eval_on_selector_all(".iw-ed", "e => e.length") == 1  # the cell was not run again
         page.click("button:has-text('Save checked lines')")
         page.wait_for_selector("text=written to", timeout=30000)
         figures_app = {"app": app, "lines": len(expected), "moves": moves, "seconds": time.monotonic() - started}
