@@ -50,6 +50,23 @@ class JupyterServer:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def kernels_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until the server has a kernel and every kernel is idle (a notebook opened has connected one)."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/kernels?token={self.token}", timeout=5) as answer:
+                    kernels = json.loads(answer.read())
+                if kernels and all(k.get("execution_state") == "idle" and k.get("connections", 1) > 0
+                                   for k in kernels):
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.3)
+        return False
+
     def url(self, relpath: str) -> str:
         """The page that opens ``relpath`` (relative to the server's root) in this app."""
         route = "lab/tree" if self.app == "lab" else "notebooks"

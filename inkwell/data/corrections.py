@@ -6,14 +6,21 @@ anything (the widget is :mod:`inkwell.views.corrector`) or decodes anything.
 
 *The journal.* Every check of a line (its text corrected, or accepted as read) is appended at
 once to ``corrections.jsonl`` in the readings folder, one JSON object a line, flushed to disk
-under the file's lock; the last entry of a line wins. A kernel that dies loses nothing, and a
-corrector built on the same readings later (in a new kernel) picks up where the person stopped.
+under the file's lock; the last entry of a line wins, and every entry of a line stays in the file: the line's
+versions (the model's reading, then each correction), :func:`read_versions`. A kernel that dies loses nothing, and a
+corrector built on the same readings later (in a new kernel) picks up where the person stopped. Beside the checks the
+journal keeps two other events: the least-sure-first order the person first saw (``{"event": "order"}``, so a
+corrector rebuilt from ``readings.csv``, whose confidences are rounded, shows the same order) and the joins of two
+neighbouring boxes of one line (``{"event": "join"}``).
 
 *The training folder.* :func:`save_corrections` writes a new ``data/raw/<name>/`` (a taken name
 gets ``-2``, ``-3``, ...; nothing is ever overwritten) that 01_data reads with its defaults:
 ``labels.csv`` (image, text, page, status, confidence, readings, checked) and ``images/`` with
 the checked lines, and ``later/lines.csv`` with ``later/images/``: the lines not checked (and
-those emptied because they hold no text), kept for later and never read as training lines.
+those marked as not text), kept for later and never read as training lines. ``pages/`` holds each page as
+corrected, PAGE-XML 2019 for Transkribus or eScriptorium (its image stays in the readings folder): a line marked
+not text is a ``TextLine`` without text whose ``custom`` says ``structure {type:not-text;}``; 01_data reads the
+folder's ``labels.csv``, never these.
 
 *Rounds.* A folder saved under a name already used joins the latest folder of that name: its
 checked lines are carried over (a line checked again now, the same image, takes the new text),
@@ -28,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +44,7 @@ import pandas as pd
 from PIL import Image
 
 from inkwell.core.csvsafe import read_frame, write_frame
+from inkwell.data.formats import page_xml
 from inkwell.data.images import open_rgb, png_bytes, to_rgb
 from inkwell.core.paths import atomic_folder, locked, project_path, unique_path
 
@@ -47,14 +56,20 @@ __all__ = [
     "LABELS_NAME",
     "LATER_FOLDER",
     "LATER_NAME",
+    "NOT_TEXT_TAG",
+    "PAGES_FOLDER",
     "Check",
     "CheckedLine",
     "SavedCorrections",
+    "JournalState",
     "append_check",
+    "append_event",
     "corrections_notes",
     "image_digest",
     "latest_of",
     "read_journal",
+    "read_journal_state",
+    "read_versions",
     "save_corrections",
 ]
 
@@ -66,9 +81,14 @@ LABELS_NAME = "labels.csv"
 LATER_FOLDER = "later"
 #: Their table inside :data:`LATER_FOLDER`.
 LATER_NAME = "lines.csv"
+#: The sub-folder of a saved folder with each page as corrected (PAGE-XML).
+PAGES_FOLDER = "pages"
+#: What a PAGE-XML ``TextLine``'s ``custom`` attribute gets for a line marked as not text (Transkribus' tag syntax).
+NOT_TEXT_TAG = "structure {type:not-text;}"
 #: The orders the corrector shows lines in: least sure first, or page by page as read.
 ORDERS = ("confidence", "page")
-#: What a check says: the text was changed, kept as read, or emptied (the line holds no text to train on).
+#: What a check says: the text was changed, kept as read, or marked as not text (a stain, a stamp, a drawing, a line
+#: emptied: it holds no text to train on).
 CHECK_STATUSES = ("corrected", "accepted", "no_text")
 #: What 01_data says when ``source`` is empty or missing: the way from scans without transcriptions to training lines.
 NO_LABELS_YET = ("No transcriptions yet? Read a few of your scans in 04_demo with adapter = \"none\" (the base "
@@ -116,16 +136,45 @@ def append_check(folder: Path, check: Check) -> Path:
     return journal
 
 
-def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
-    """The checks in a readings folder's journal, the last per line, and a note per line that could not be read.
+def append_event(folder: Path, event: dict[str, object]) -> Path:
+    """Append one event that is not a check (``{"event": "order" | "join", ...}``) to the journal; returns it."""
+    journal = Path(folder) / JOURNAL_NAME
+    line = json.dumps(event, ensure_ascii=False) + "\n"
+    with locked(journal), open(journal, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return journal
 
-    A line cut short (the kernel died while writing it) is skipped and noted; every other check counts.
+
+@dataclass
+class JournalState:
+    """Everything a readings folder's journal holds.
+
+    Attributes:
+        checks: Line key -> the latest check.
+        notes: One note per journal line that could not be read (skipped).
+        versions: Line key -> every check of the line, oldest first (each holds the text as read, too).
+        order: The least-sure-first order of line keys the person first saw, or None.
+        joins: ``(first, second)`` line keys joined into one line, in the order they were made.
+    """
+
+    checks: dict[str, Check]
+    notes: list[str]
+    versions: dict[str, list[Check]]
+    order: list[str] | None
+    joins: list[tuple[str, str]]
+
+
+def read_journal_state(folder: Path) -> JournalState:
+    """Read the journal of a readings folder (see :class:`JournalState`); an absent journal is an empty one.
+
+    A line cut short (the kernel died while writing it) is skipped and noted; every other entry counts.
     """
     journal = Path(folder) / JOURNAL_NAME
-    checks: dict[str, Check] = {}
-    problems: list[str] = []
+    state = JournalState({}, [], {}, None, [])
     if not journal.is_file():
-        return checks, problems
+        return state
     with locked(journal):
         text = journal.read_text(encoding="utf-8", errors="replace")
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -133,16 +182,47 @@ def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
             continue
         try:
             entry = json.loads(raw)
+            event = entry.get("event", "check")
+            if event == "order":
+                if state.order is None:  # the first order seen is the one kept
+                    state.order = [str(k) for k in entry["keys"]]
+                continue
+            if event == "join":
+                state.joins.append((str(entry["first"]), str(entry["second"])))
+                continue
             check = Check(str(entry["key"]), str(entry["text"]), str(entry["status"]), str(entry.get("read", "")),
                           str(entry.get("time", "")))
-        except (ValueError, KeyError, TypeError):
-            problems.append(f"{journal}, line {number}: not a complete check (cut short?); skipped.")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            state.notes.append(f"{journal}, line {number}: not a complete entry (cut short?); skipped.")
             continue
         if check.status not in CHECK_STATUSES:
-            problems.append(f"{journal}, line {number}: unknown status {check.status!r}; skipped.")
+            state.notes.append(f"{journal}, line {number}: unknown status {check.status!r}; skipped.")
             continue
-        checks[check.key] = check
-    return checks, problems
+        state.checks[check.key] = check
+        state.versions.setdefault(check.key, []).append(check)
+    return state
+
+
+def read_journal(folder: Path) -> tuple[dict[str, Check], list[str]]:
+    """The checks in a readings folder's journal, the last per line, and a note per line that could not be read.
+
+    A line cut short (the kernel died while writing it) is skipped and noted; every other check counts.
+    """
+    state = read_journal_state(folder)
+    return state.checks, state.notes
+
+
+def read_versions(folder: Path, key: str) -> list[str]:
+    """A line's versions, oldest first: the text as read, then each text it was checked with (repeats dropped)."""
+    versions: list[str] = []
+    reading = None
+    for check in read_journal_state(folder).versions.get(key, []):
+        new = [check.text] if check.read == reading else [check.read, check.text]  # a new reading comes first
+        reading = check.read
+        for text in new:
+            if not versions or versions[-1] != text:
+                versions.append(text)
+    return versions
 
 
 def image_digest(image: Image.Image) -> str:
@@ -164,6 +244,8 @@ class CheckedLine:
         read: The text as read.
         confidence: The reading's confidence, or None.
         check: The person's check, or None when the line was not checked.
+        polygon: The line on its page (page pixels); empty for a line image.
+        page_size: The page's (width, height), or None for a line image.
     """
 
     key: str
@@ -172,6 +254,8 @@ class CheckedLine:
     read: str
     confidence: float | None = None
     check: Check | None = None
+    polygon: Sequence[tuple[int, int]] = ()
+    page_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -292,7 +376,31 @@ def save_corrections(lines: Sequence[CheckedLine], name: str, readings: Path, *,
             (tmp / relative).write_bytes(data)
         write_frame(pd.DataFrame(label_rows, columns=_LABEL_COLUMNS), tmp / LABELS_NAME)
         write_frame(pd.DataFrame(later_rows, columns=_LATER_COLUMNS), tmp / LATER_FOLDER / LATER_NAME)
+        _write_pages(lines, tmp / PAGES_FOLDER, Path(readings), target / PAGES_FOLDER)
     return SavedCorrections(target, len(label_rows), len(kept), len(before) - len(kept), len(later_rows), earlier)
+
+
+def _write_pages(lines: Sequence[CheckedLine], out: Path, readings: Path, final: Path) -> None:
+    """Each page of ``lines`` as corrected, PAGE-XML, naming its image in the readings folder (see the module)."""
+    by_page: dict[str, list[CheckedLine]] = {}
+    for ln in lines:
+        if ln.page_size is not None and len(ln.polygon) >= 3:
+            by_page.setdefault(ln.page, []).append(ln)
+    if not by_page:
+        return
+    out.mkdir()
+    for page, mine in by_page.items():
+        image = os.path.relpath(readings / f"{page}.png", final)
+        texts = [(ln.polygon, ln.check.text if ln.check else ln.read) for ln in mine]
+        path = page_xml.write(image, mine[0].page_size, texts, out / _file_name(page, set()).replace(".png", ".xml"),
+                              confidences=[ln.confidence for ln in mine])
+        tree = ET.parse(path)
+        found = [el for el in tree.iter() if el.tag.endswith("}TextLine")]
+        for ln, element in zip(mine, found):
+            if ln.check is not None and ln.check.status == "no_text":
+                element.set("custom", f"{element.get('custom', '')} {NOT_TEXT_TAG}".strip())
+        ET.register_namespace("", page_xml.NAMESPACE_2019)
+        tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _earlier_rows(folder: Path) -> tuple[list[dict], list[Image.Image]]:

@@ -28,25 +28,9 @@ from inkwell.core.csvsafe import read_frame, write_frame
 from inkwell.core.paths import atomic_file, locked, new_folder
 from inkwell.models.runs import now_iso
 
-__all__ = [
-    "RUNAWAY_CER",
-    "BootstrapResult",
-    "Evaluation",
-    "LineScore",
-    "SystemMetrics",
-    "edit_counts",
-    "evaluate_systems",
-    "line_cer",
-    "normalize_text",
-    "paired_bootstrap",
-    "prepare_text",
-    "read_comparison",
-    "read_predictions",
-    "save_evaluation",
-    "score_lines",
-    "system_metrics",
-    "update_comparison",
-]
+__all__ = ["RUNAWAY_CER", "BootstrapResult", "Evaluation", "LineScore", "SystemMetrics", "cer_interval",
+           "edit_counts", "evaluate_systems", "line_cer", "normalize_text", "paired_bootstrap", "prepare_text",
+           "read_comparison", "read_predictions", "save_evaluation", "score_lines", "system_metrics", "update_comparison"]
 
 #: Line CER above this value marks a runaway line.
 RUNAWAY_CER = 1.0
@@ -372,16 +356,18 @@ def paired_bootstrap(
     )
 
 
-_METRIC_COLUMNS = [
-    "n_lines",
-    "cer",
-    "cer_normalized",
-    "wer",
-    "wer_normalized",
-    "median_cer",
-    "exact_match",
-    "n_runaway",
-]
+def cer_interval(scores: Sequence[LineScore], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95% interval of one system's corpus CER (lines resampled with replacement)."""
+    edits = np.array([s.edits for s in scores], dtype=np.int64)
+    chars = np.array([s.ref_chars for s in scores], dtype=np.int64)
+    idx = np.random.default_rng(seed).integers(0, len(scores), size=(n_resamples, len(scores)))
+    cers = edits[idx].sum(axis=1) / np.maximum(1, chars[idx].sum(axis=1))
+    low, high = np.percentile(cers, [2.5, 97.5])
+    return float(low), float(high)
+
+
+_METRIC_COLUMNS = ["n_lines", "cer", "cer_normalized", "wer", "wer_normalized", "median_cer", "exact_match",
+                   "n_runaway"]
 
 
 @dataclass

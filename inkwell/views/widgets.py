@@ -29,9 +29,18 @@ __all__ = ["LIVE_CLASS", "STATIC_CLASS", "UPLOAD_ACCEPT", "UPLOAD_HINT", "WORST_
 LIVE_CLASS = "iw-live"
 #: CSS class of a static copy.
 STATIC_CLASS = "iw-static"
+#: Where the widget was (the output just before its static copy) holding only the widget manager's text: after a
+#: page reload or a new kernel the widget's model is gone and JupyterLab and Notebook 7 write "Error displaying
+#: widget: model not found" there. That text is replaced by what to do; the static copy below it stays.
+_GONE = (f".jp-OutputArea-child:has(+ .jp-OutputArea-child .{STATIC_CLASS}) "
+         ".jp-OutputArea-output.jupyter-widgets:not(:has(*))")
 _HIDE_WHEN_LIVE = (
     f"<style>.jp-OutputArea-child:has(.{LIVE_CLASS}) + .jp-OutputArea-child .{STATIC_CLASS}"
-    "{display:none}</style>"
+    "{display:none}"
+    f"{_GONE}{{font-size:0}}"
+    f"{_GONE}::after{{content:'This box needs its kernel: run the cell again to use it. Below, a static copy of "
+    "what it showed.';font-size:var(--jp-content-font-size1,13px);font-style:italic;opacity:0.75}"
+    "</style>"
 )
 
 

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from inkwell.data.dataset import load_processed
-from inkwell.evaluation.evaluate import BootstrapResult, Evaluation, LineScore, evaluate_systems, save_evaluation, update_comparison
+from inkwell.evaluation.evaluate import (BootstrapResult, Evaluation, cer_interval, evaluate_systems, save_evaluation,
+                                         update_comparison)
 from inkwell.models.loading import LoraSettings, add_lora, load_model
 from inkwell.core.paths import project_path
 from inkwell.models.runs import RunInfo, new_run_dir
@@ -88,16 +87,6 @@ class LearningCurve:
 
     def __repr__(self) -> str:
         return self.text()
-
-
-def cer_interval(scores: Sequence[LineScore], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Bootstrap 95% interval of one system's corpus CER (lines resampled with replacement)."""
-    edits = np.array([s.edits for s in scores], dtype=np.int64)
-    chars = np.array([s.ref_chars for s in scores], dtype=np.int64)
-    idx = np.random.default_rng(seed).integers(0, len(scores), size=(n_resamples, len(scores)))
-    cers = edits[idx].sum(axis=1) / np.maximum(1, chars[idx].sum(axis=1))
-    low, high = np.percentile(cers, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def curve_verdict(points: Sequence[CurvePoint], last_pair: BootstrapResult | None) -> str:

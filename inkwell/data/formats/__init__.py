@@ -205,6 +205,9 @@ def detect_format(source: str | Path) -> str:
     if path.is_dir():
         if imagefolder.metadata_files(path):
             return imagefolder.NAME
+        if (path / "labels.csv").is_file() and (path / "later" / "lines.csv").is_file():
+            # a folder the corrector saved: its labels.csv, not the PAGE-XML of its pages/ (see inkwell.data.corrections)
+            return _find_annotation_file(path)[1]
         return _xml_kind(path) or _find_annotation_file(path)[1]
     _refuse_workspace_file(path)
     kind = _sniff_file(path)
