@@ -83,21 +83,24 @@ class LineToCheck:
     polygon: list[tuple[int, int]]
 
 
-def _cut(page: Image.Image, polygon: list[tuple[int, int]]) -> tuple[Image.Image, bool]:
-    """The line image of a polygon (``crop_lines``, as the demo decoded it), and whether it is the whole image."""
+def _cut(page: Image.Image, polygon: list[tuple[int, int]],
+         baseline: Sequence[tuple[int, int]] = ()) -> tuple[Image.Image, bool]:
+    """The line image of a polygon, cut as the demo cut it for decoding (``crop_lines``: along the polygon, turned
+    upright when its baseline runs up or down the page), and whether it is the whole image."""
     w, h = page.size
     xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
     if min(xs) <= 0 and min(ys) <= 0 and max(xs) >= w - 1 and max(ys) >= h - 1:
         return page, True
-    if len(polygon) == 4:
-        return crop_lines(page, [LineBox(polygon)])[0], False
-    cut = polygon_crop(page, [(float(x), float(y)) for x, y in polygon])
-    return (page if cut is None else cut), False
+    if len(polygon) < 3:
+        cut = polygon_crop(page, [(float(x), float(y)) for x, y in polygon])
+        return (page if cut is None else cut), False
+    return crop_lines(page, [LineBox(polygon, baseline=list(baseline))])[0], False
 
 
 def _line(page_name: str, file: str, page_no: int, line: int, polygon: list[tuple[int, int]], text: str,
-          flags: str, confidence: float | None, page: Image.Image) -> LineToCheck:
-    image, whole = _cut(page, polygon)
+          flags: str, confidence: float | None, page: Image.Image,
+          baseline: Sequence[tuple[int, int]] = ()) -> LineToCheck:
+    image, whole = _cut(page, polygon, baseline)
     where = Path(file).name + (f", page {page_no}" if _NUMBERED.search(page_name) else "")
     where += "" if whole else f", line {line}"
     return LineToCheck(f"{page_name}:{line}", page_name, where, text, confidence, flags, image,
@@ -107,7 +110,7 @@ def _line(page_name: str, file: str, page_no: int, line: int, polygon: list[tupl
 def lines_of_reading(reading: DemoReading) -> list[LineToCheck]:
     """Every line of a reading, page by page, cut from its pages."""
     return [_line(result.page.name, str(ln.file), ln.page, ln.line, list(ln.polygon), ln.text, ln.flags, ln.confidence,
-                  result.page.image) for result in reading.pages for ln in result.lines]
+                  result.page.image, ln.baseline) for result in reading.pages for ln in result.lines]
 
 
 def _number(value: Any) -> float | None:
@@ -125,7 +128,7 @@ def lines_of_folder(folder: str | os.PathLike[str]) -> list[LineToCheck]:
     if not table_path.is_file():
         raise FileNotFoundError(f"{path} holds no {CSV_NAME}: give the readings folder 04_demo wrote "
                                 "(adapters/<run>/readings/<time>/, printed after \"wrote\").")
-    table = read_frame(table_path, text_columns=["file", "box", "text", "flags", "name"])
+    table = read_frame(table_path, text_columns=["file", "box", "text", "flags", "name", "baseline"])
     pages: dict[str, Image.Image] = {}
     out = []
     for row in table.to_dict("records"):
@@ -137,8 +140,9 @@ def lines_of_folder(folder: str | os.PathLike[str]) -> list[LineToCheck]:
                                         "readings folder is incomplete. Read the scans again in 04_demo.")
             pages[name] = open_rgb(image)
         polygon = [(int(x), int(y)) for x, y in (p.split(",") for p in row["box"].split())]
+        baseline = [(int(x), int(y)) for x, y in (p.split(",") for p in str(row.get("baseline") or "").split())]
         out.append(_line(name, row["file"], int(row["page"]), int(row["line"]), polygon, row["text"], row["flags"],
-                         _number(row.get("confidence")), pages[name]))
+                         _number(row.get("confidence")), pages[name], baseline))
     return out
 
 

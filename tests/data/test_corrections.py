@@ -247,3 +247,27 @@ def test_the_save_message_says_when_checks_came_after_it(tmp_path: Path, home: P
     assert "since" not in corrector.status.value and "\u2714" in corrector.status.value
     corrector.correct(1, "later")
     assert "1 check(s) since, not in it yet: save again to include them." in corrector.status.value
+
+
+def test_a_sideways_line_is_shown_upright_in_the_corrector_after_a_restart(tmp_path: Path) -> None:
+    """A note written up the margin (a baseline up the page) is cut upright for checking, from the reading and from
+    the readings folder alike, as the demo cut it for decoding."""
+    page_image = Image.new("RGB", (400, 600), (235, 225, 200))
+    page = SourcePage(tmp_path / "will.png", 1, page_image, "will")
+    tall = [(20, 100), (60, 100), (60, 500), (20, 500)]
+    up = [(48, 500), (48, 100)]
+    lines = [LineReading("will", page.file, 1, 1, tall, "a note", baseline=up),
+             LineReading("will", page.file, 1, 2, [(100, 100), (380, 100), (380, 140), (100, 140)], "a line")]
+    reading = DemoReading("pages", [PageResult(page, False, lines)])
+    saved = save_readings([page], lines, tmp_path / "readings")
+    for source in (reading, saved.folder):
+        shown = {line.key: line.image for line in lines_of(source)}
+        note = shown["will:1"]
+        assert note.width > 5 * note.height  # turned upright: 400 x 40, not 40 x 400
+        assert shown["will:2"].width > shown["will:2"].height
+
+
+def lines_of(source: object) -> list:
+    from inkwell.views.corrector import lines_of_folder, lines_of_reading
+
+    return lines_of_reading(source) if isinstance(source, DemoReading) else lines_of_folder(source)
