@@ -46,8 +46,10 @@ DATASET = "synthetic-quickstart"
 
 
 #: Kernels get CurveZMQ keys from their manager (the kernelspec declares support), so ipykernel prints no
-#: "Kernel is running over TCP without encryption" warning and the traffic on 127.0.0.1 is encrypted.
-KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
+#: "Kernel is running over TCP without encryption" warning and the traffic on 127.0.0.1 is encrypted: the
+#: setting JupyterLab gets from etc/jupyter_server_config.json (installed into the venv by `make setup`).
+JUPYTER_CONFIG = helpers.PROJECT_ROOT / "etc" / "jupyter_server_config.json"
+KERNEL_CONFIG = Config({"KernelManager": json.loads(JUPYTER_CONFIG.read_text(encoding="utf-8"))["KernelManager"]})
 QUIET_AFTER = 10.0  # seconds without a line before the console says which cell runs
 LOG_EVERY = 10.0  # seconds between two progress lines of one bar when the console is not a terminal
 
