@@ -104,15 +104,23 @@ def dirty_tabs(page) -> list[str]:  # type: ignore[no-untyped-def]
                          ".map(e => e.textContent)")
 
 
-def wait_for_kernel(page, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    """Until the notebook's kernel has started and is idle (its kernel info, with language_info, has arrived)."""
+def wait_for_kernel(page, timeout: float = 60.0, ran: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Until the notebook's kernel has started and is idle (its kernel info, with language_info, has arrived), or,
+    with ``ran``, until no cell is queued or running (no ``[*]`` prompt) and the kernel is idle."""
     seen: list[str | None] = []
+    quiet = 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = page.evaluate("() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
                                ".jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') ?? null")
         seen.append(status)
-        if status == "idle" and any(s not in ("idle", None) for s in seen):
+        if ran:
+            running = page.evaluate("() => Array.from(document.querySelectorAll('.jp-InputPrompt'))"
+                                    ".some(e => e.textContent.includes('*'))")
+            quiet = quiet + 1 if status == "idle" and not running else 0
+            if quiet >= 8:  # 2 s without a running cell
+                return
+        elif status == "idle" and any(s not in ("idle", None) for s in seen):
             time.sleep(1.0)  # metadata changes follow the kernel info by a moment
             return
         time.sleep(0.25)
@@ -158,10 +166,8 @@ def test_a_run_in_jupyterlab_leaves_git_status_clean(tmp_path: Path) -> None:
         page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
         wait_for_kernel(page)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not page.query_selector(".jp-OutputArea-output"):
-            time.sleep(0.5)
-        wait_for_kernel(page, timeout=120)
+        time.sleep(1.0)
+        wait_for_kernel(page, timeout=120, ran=True)
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(
