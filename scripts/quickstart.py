@@ -137,7 +137,7 @@ class Console:
             self.say(self.quiet_line())
 
     def quiet_line(self) -> str:
-        """What runs now: ``[quickstart] 01_data, 10 s so far; cell 14/14 for 3 s: views = helpers.model_v…``."""
+        """What runs now: ``[quickstart] 03_evaluate, 10 s so far; cell 6/19 for 6 s: predictions = …``."""
         now = time.monotonic()
         text = f"[quickstart] {self.name}, {_clock(now - self.started)} so far"
         cell = CellTracker.current

@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = ["refresh_after_save"]
 
-FILTER = "nbstripout"
+_FILTER = "nbstripout"
 
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -47,9 +47,9 @@ def refresh_after_save(os_path: str, model: Any = None, contents_manager: Any = 
     try:
         if _git(folder, "ls-files", "--error-unmatch", "--", name).returncode != 0:
             return False  # untracked, or not in a git work tree
-        if not _git(folder, "check-attr", "filter", "--", name).stdout.strip().endswith(f": {FILTER}"):
+        if not _git(folder, "check-attr", "filter", "--", name).stdout.strip().endswith(f": {_FILTER}"):
             return False
-        if _git(folder, "config", "--get", f"filter.{FILTER}.clean").returncode != 0:
+        if _git(folder, "config", "--get", f"filter.{_FILTER}.clean").returncode != 0:
             return False  # named in .gitattributes, but `make setup` has not defined it in this clone
         if _git(folder, "diff", "--quiet", "--", name).returncode != 0:
             return False  # a real change (or git failed): git status should show it
