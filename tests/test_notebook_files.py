@@ -23,11 +23,10 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAX_LINE = 100  # what a parameters cell shows without scrolling in JupyterLab at its default width
 
 
-def nbstripout(path: Path) -> bytes:
-    """What git stores of ``path`` through the clean filter ``make git-filter`` sets up."""
-    with open(path, "rb") as f:
-        return subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id"], stdin=f, capture_output=True,
-                              check=True).stdout
+def nbstripout(*paths: Path) -> bytes:
+    """What git stores of ``paths`` through the clean filter ``make git-filter`` sets up, one after the other."""
+    return subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id", "--textconv", *map(str, paths)],
+                          capture_output=True, check=True).stdout
 
 
 def test_parameter_comments_fit_a_cell() -> None:
@@ -48,9 +47,10 @@ def test_every_parameter_is_in_the_docs() -> None:
 
 
 def test_committed_notebooks_are_what_the_git_filter_stores() -> None:
-    for path in NOTEBOOKS:
-        assert nbstripout(path) == path.read_bytes(), f"{path.name}: run `.venv/bin/python -m nbstripout " \
-            f"--keep-id < {path.name}` and commit its output, or git shows it modified with the filter on"
+    if nbstripout(*NOTEBOOKS) != b"".join(path.read_bytes() for path in NOTEBOOKS):  # one process for all four
+        for path in NOTEBOOKS:
+            assert nbstripout(path) == path.read_bytes(), f"{path.name}: run `.venv/bin/python -m nbstripout " \
+                f"--keep-id < {path.name}` and commit its output, or git shows it modified with the filter on"
 
 
 def test_notebook_metadata_is_what_jupyterlab_writes_on_opening() -> None:
@@ -68,14 +68,19 @@ def test_notebook_metadata_is_what_jupyterlab_writes_on_opening() -> None:
         assert committed == info, path.name
 
 
-def test_gitattributes_and_make_setup_install_the_filter(tmp_path: Path) -> None:
+def test_make_setup_installs_the_filter_and_jupyters_settings(tmp_path: Path) -> None:
     assert re.search(r"^\*\.ipynb filter=nbstripout", (ROOT / ".gitattributes").read_text(), re.M)
     setup = re.search(r"^setup:\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
-    assert setup and "git-filter" in setup[1]
-    repo = make_repo(tmp_path)
+    assert setup and "git-filter" in setup[1] and "jupyter-config" in setup[1]
+    repo = make_repo(tmp_path, "none")
     config = subprocess.run(["git", "config", "--get", "filter.nbstripout.clean"], cwd=repo, capture_output=True,
                             text=True, check=True).stdout
     assert "-m nbstripout --keep-id" in config and sys.executable in config
+    venv = tmp_path / "venv"
+    subprocess.run(["make", "-s", "-C", str(ROOT), "jupyter-config", f"VENV={venv}"], check=True, capture_output=True)
+    installed = json.loads((venv / "etc" / "jupyter" / "jupyter_server_config.json").read_text(encoding="utf-8"))
+    assert installed["ContentsManager"]["post_save_hook"] == "inkwell.core.notebook_git.refresh_after_save"
+    assert installed["KernelManager"]["transport_encryption"] == "auto"
 
 
 def git(repo: Path, *args: str) -> str:
@@ -83,12 +88,14 @@ def git(repo: Path, *args: str) -> str:
                           capture_output=True, text=True, check=True).stdout
 
 
-def make_repo(tmp_path: Path) -> Path:
-    """A git clone's stand-in: the notebooks, .gitattributes, and the filter installed by the Makefile's target."""
+def make_repo(tmp_path: Path, *names: str) -> Path:
+    """A git clone's stand-in: the notebooks ``names`` (all when none), .gitattributes, .gitignore, and the filter
+    installed by the Makefile's own target."""
     repo = tmp_path / "repo"
     (repo / "notebooks").mkdir(parents=True)
     for path in NOTEBOOKS:
-        shutil.copy(path, repo / "notebooks" / path.name)
+        if not names or path.stem in names:
+            shutil.copy(path, repo / "notebooks" / path.name)
     for name in (".gitattributes", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     git(repo, "init", "-q")
@@ -154,7 +161,7 @@ def test_opening_and_saving_in_jupyterlab_changes_nothing(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
 def test_a_run_in_jupyterlab_leaves_git_status_clean(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+    repo = make_repo(tmp_path, "04_demo")
     home = tmp_path / "home"  # no adapters: 04_demo stops at its first cell that needs one, with an error output
     home.mkdir()
     nb_path = repo / "notebooks" / "04_demo.ipynb"

@@ -14,7 +14,7 @@ from tests.test_notebook_files import git, make_repo
 
 
 def test_outputs_in_a_notebook_leave_git_status_clean(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+    repo = make_repo(tmp_path, "02_finetune")
     path = repo / "notebooks" / "02_finetune.ipynb"
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
