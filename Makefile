@@ -1,6 +1,6 @@
 # Inkwell: the three commands of the README, and the lock they install from.
-#   make setup       create .venv and install the locked stack (requirements.lock), then Inkwell itself, editable;
-#                    then git-filter and jupyter-config
+#   make setup       create .venv and install the locked stack (requirements.lock), then Inkwell itself, editable,
+#                    with a progress line every 10 s (scripts/setup_progress.py); then git-filter and jupyter-config
 #   make git-filter  git stores notebooks without outputs: nbstripout as this clone's clean filter (.gitattributes)
 #   make jupyter-config  Jupyter's settings for this venv (etc/jupyter_server_config.json): the save hook that keeps
 #                    git status clean when a notebook is run, and encrypted kernel transport
@@ -22,7 +22,8 @@ export TOKENIZERS_PARALLELISM ?= false
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r $(LOCK) -e . --no-deps
+	$(PYTHON) scripts/setup_progress.py --venv $(VENV) --lock $(LOCK) -- \
+	  $(PY) -m pip install --progress-bar off -r $(LOCK) -e . --no-deps
 	$(PY) -m pip check
 	$(MAKE) --no-print-directory git-filter jupyter-config
 
