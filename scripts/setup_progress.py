@@ -12,11 +12,12 @@ The phase's final line (``[setup] installing: 211/211 packages in 1 min 32 s``) 
 ``scripts/progress_report.py`` can measure the estimates. Collected packages are counted from pip's lines, out of
 the lock's packages whose environment marker holds here; installed ones are the ``*.dist-info`` folders that
 appear in the venv's site-packages. The time left while installing is weighted by each wheel's size (pip's
-file count and unpacked size (read from a local wheel's zip directory; for a downloaded one, from pip's
-``(12.3 MB)`` and the ratios of the local ones), because a few wheels are most of the work: on 2 cores, pip
-spends about 0.6 ms a file and 4 ms an unpacked MB, and torch alone (14,700 files, 1.1 GB) takes 12 of its
-80 s. pip installs in the order it lists, one package after the other, so the estimate counts the rate up to
-the last package finished and the time the package in progress has had since.
+contents, read from the wheel's zip directory (a local wheel, or the one pip downloaded into its temporary
+``pip-unpack-*`` folder): pip's time goes mostly to compiling ``.py`` files (about 0.17 s an MB on 2 cores),
+then to writing other files (5 ms an MB) and to each file (0.24 ms); torch alone (15,000 files) takes 12 to 17
+of its 80 to 110 s. A wheel not found is costed from pip's ``(12.3 MB)`` at the median cost per packed byte of
+the others. pip installs in the order it lists, one package after the other, so the estimate takes the rate up
+to the last package finished and the time the package in progress has had since.
 
 It runs with the system Python before the venv has anything installed, so it uses the standard library only
 (``packaging`` would evaluate the markers; the lock's markers need only the comparisons written here). It exits
@@ -36,6 +37,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -48,8 +50,9 @@ WHEEL = re.compile(r"^\s*(?:Processing|Downloading|Using cached|File was already
 COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining)\s")
 INSTALLING = "Installing collected packages:"
 UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
-#: Cost of a package to install, in files: one unpacked MB costs as much as this many files (measured on 2 cores).
-FILES_PER_MB = 5.0
+#: Seconds pip spends (2 cores, measured over the lock's 211 wheels) per MB of .py source, per MB of other files,
+#: per file; only their ratios matter, the estimate takes its pace from the packages already installed.
+COST_PY_MB, COST_OTHER_MB, COST_FILE = 0.17, 0.0054, 0.00024
 #: One comparison of a marker: ``platform_machine == 'x86_64'``, ``'linux' not in sys_platform``.
 COMPARISON = re.compile(r"(\w+|'[^']*'|\"[^\"]*\")\s*(==|!=|<=|>=|<|>|not in|in)\s*(\w+|'[^']*'|\"[^\"]*\")")
 
@@ -155,7 +158,7 @@ class State:
 
     collected: int = 0
     sizes: dict[str, float] = field(default_factory=dict)  # normalized name -> wheel bytes
-    wheels: dict[str, str] = field(default_factory=dict)  # normalized name -> local wheel file
+    wheels: dict[str, str] = field(default_factory=dict)  # normalized name -> wheel file or name pip printed
     to_install: list[str] | None = None  # from "Installing collected packages:"
     install_start: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -177,38 +180,43 @@ class State:
                     path = m["path"].removeprefix("file://")
                     if os.path.isfile(path):
                         self.sizes[name] = float(os.path.getsize(path))
-                        self.wheels[name] = path
+                self.wheels.setdefault(name, m["path"].removeprefix("file://"))
         return False
 
 
-def wheel_contents(path: str) -> tuple[int, float] | None:
-    """(files, unpacked bytes) of a wheel, from its zip directory (a few ms, even for torch); None if unreadable."""
+def find_wheel(path: str) -> str | None:
+    """A wheel pip named: the local file, or the one it downloaded into its temporary ``pip-unpack-*`` folder."""
+    if os.path.isfile(path):
+        return path
+    name = path.rsplit("/", 1)[-1]
+    found = sorted(Path(tempfile.gettempdir()).glob(f"pip-unpack-*/{name}"))
+    return str(found[0]) if found else None
+
+
+def wheel_cost(path: str) -> tuple[float, int] | None:
+    """(cost to install, packed size) of a wheel, from its zip directory (a few ms, even for torch's);
+    None if it cannot be read."""
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
+        packed = os.path.getsize(path)
     except (OSError, zipfile.BadZipFile):
         return None
-    return len(infos), float(sum(i.file_size for i in infos))
+    py = sum(i.file_size for i in infos if i.filename.endswith(".py"))
+    other = sum(i.file_size for i in infos) - py
+    return COST_PY_MB * py / 1e6 + COST_OTHER_MB * other / 1e6 + COST_FILE * len(infos), packed
 
 
 def install_costs(names: list[str], sizes: dict[str, float], wheels: dict[str, str]) -> dict[str, float]:
-    """Each package's cost to install (files + FILES_PER_MB per unpacked MB).
+    """Each package's cost to install (seconds on the machine the COST_ constants were measured on).
 
-    A downloaded wheel (only its size known) gets the median files-per-byte and unpacked-per-packed ratios of the
-    local ones; a package with no size at all (the editable project) the median cost.
+    A wheel that cannot be read is costed from its size at the median cost per packed byte of the others; a
+    package with no wheel named (the editable project) gets the median cost.
     """
-    contents = {n: c for n in names if n in wheels and (c := wheel_contents(wheels[n]))}
-    files_per_byte = statistics.median([f / sizes[n] for n, (f, _) in contents.items() if sizes.get(n)] or [2e-5])
-    unpacked_ratio = statistics.median([u / sizes[n] for n, (_, u) in contents.items() if sizes.get(n)] or [2.0])
-    costs: dict[str, float] = {}
-    for n in names:
-        if n in contents:
-            files, unpacked = contents[n]
-        elif n in sizes:
-            files, unpacked = sizes[n] * files_per_byte, sizes[n] * unpacked_ratio
-        else:
-            continue
-        costs[n] = files + FILES_PER_MB * unpacked / 1e6
+    read = {n: c for n in names if n in wheels and (found := find_wheel(wheels[n])) and (c := wheel_cost(found))}
+    per_byte = statistics.median([cost / packed for cost, packed in read.values() if packed] or [1e-8])
+    costs = {n: c[0] for n, c in read.items()}
+    costs.update({n: sizes[n] * per_byte for n in names if n not in costs and n in sizes})
     fallback = statistics.median(costs.values()) if costs else 1.0
     return {n: costs.get(n, fallback) for n in names}
 

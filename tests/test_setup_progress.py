@@ -97,19 +97,35 @@ def test_pips_failure_is_the_exit_code(setup_progress: ModuleType, tmp_path: Pat
     assert out.getvalue().splitlines()[-1].startswith("[setup] pip failed (exit code 3) after ")
 
 
-def test_costs_count_files_and_unpacked_bytes(setup_progress: ModuleType, tmp_path: Path) -> None:
-    wheel = tmp_path / "big_pkg-2.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:  # 10 files, 1 MB unpacked
-        for i in range(10):
-            z.writestr(f"big_pkg/f{i}.bin", b"\0" * 100_000)
+def make_wheel(path: Path, files: dict[str, int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, size in files.items():
+            z.writestr(name, b"\0" * size)
+    return path
+
+
+def test_costs_from_the_wheels_contents(setup_progress: ModuleType, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(setup_progress.tempfile, "gettempdir", lambda: str(tmp_path))
+    # a local wheel: 10 binary files of 100 kB and 50 kB of .py (which pip compiles: most of its time)
+    big = make_wheel(tmp_path / "big_pkg-2.0-py3-none-any.whl",
+                     {**{f"big_pkg/f{i}.so": 100_000 for i in range(10)}, "big_pkg/__init__.py": 50_000})
+    # a wheel pip downloaded: found in its temporary pip-unpack-* folder
+    make_wheel(tmp_path / "pip-unpack-x1" / "small_a-1.0-py3-none-any.whl", {"small_a.py": 2_000})
     state = setup_progress.State()
-    for line in ("  Using cached small_a-1.0-py3-none-any.whl (10 kB)", "  Downloading torch-2.9-cp311.whl (900.0 MB)",
-                 f"Processing {wheel} (from -r requirements.lock (line 3))",
+    for line in ("  Downloading https://files.example/small_a-1.0-py3-none-any.whl (10 kB)",
+                 "  Downloading torch-2.9-cp311.whl (900.0 MB)",  # gone: costed from its size
+                 f"Processing {big} (from -r requirements.lock (line 3))",
                  "Installing collected packages: small-a, torch, big-pkg, inkwell"):
         state.read(line)
     costs = setup_progress.install_costs(state.to_install, state.sizes, state.wheels)
-    assert costs["big-pkg"] == 10 + setup_progress.FILES_PER_MB * 1.0  # from the wheel's zip directory
-    assert costs["torch"] > 10_000 * costs["small-a"]  # from pip's sizes, at the local wheel's ratios
+    c = setup_progress
+    assert costs["big-pkg"] == pytest.approx(c.COST_PY_MB * 0.05 + c.COST_OTHER_MB * 1.0 + c.COST_FILE * 11)
+    assert costs["small-a"] == pytest.approx(c.COST_PY_MB * 0.002 + c.COST_FILE)
+    per_byte = statistics.median([costs["big-pkg"] / big.stat().st_size, costs["small-a"] / (
+        tmp_path / "pip-unpack-x1" / "small_a-1.0-py3-none-any.whl").stat().st_size])
+    assert costs["torch"] == pytest.approx(900e6 * per_byte)
     assert costs["inkwell"] == statistics.median([costs["big-pkg"], costs["torch"], costs["small-a"]])
     venv = tmp_path / "venv"
     site = venv / "lib" / "python3.11" / "site-packages"
