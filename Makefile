@@ -21,7 +21,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install --progress-bar off --upgrade pip
 	$(PYTHON) scripts/setup_progress.py --venv $(VENV) --lock $(LOCK) -- \
 	  $(PY) -m pip install --progress-bar off -r $(LOCK) -e . --no-deps
 	$(PY) -m pip check
