@@ -14,7 +14,7 @@ the lock's packages whose environment marker holds here; installed ones are the 
 appear in the venv's site-packages. The time left while installing is weighted by each wheel's size (pip's
 contents, read from the wheel's zip directory (a local wheel, or the one pip downloaded into its temporary
 ``pip-unpack-*`` folder): pip's time goes mostly to compiling ``.py`` files (about 0.17 s an MB on 2 cores),
-then to writing other files (5 ms an MB) and to each file (0.24 ms); torch alone (15,000 files) takes 12 to 17
+then to writing other files (5 ms an MB) and to each file (0.4 ms); torch alone (15,000 files) takes 12 to 17
 of its 80 to 110 s. A wheel not found is costed from pip's ``(12.3 MB)`` at the median cost per packed byte of
 the others. pip installs in the order it lists, one package after the other, so the estimate takes the rate up
 to the last package finished and the time the package in progress has had since.
@@ -43,16 +43,19 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 #: pip's lines that name a wheel, with its size when pip knows it.
 WHEEL = re.compile(r"^\s*(?:Processing|Downloading|Using cached|File was already downloaded)\s+(?P<path>\S+?\.whl)"
                    r"(?:\s+\((?P<size>[\d.]+)\s*(?P<unit>[kMG]?B)\))?")
-COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining)\s")
+COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining|Requirement already satisfied:)\s")
 INSTALLING = "Installing collected packages:"
 UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
-#: Seconds pip spends (2 cores, measured over the lock's 211 wheels) per MB of .py source, per MB of other files,
-#: per file; only their ratios matter, the estimate takes its pace from the packages already installed.
-COST_PY_MB, COST_OTHER_MB, COST_FILE = 0.17, 0.0054, 0.00024
+#: Seconds pip spends (2 cores; least squares over the lock's 211 wheels, mean of two runs) per MB of .py source,
+#: per MB of other files, per file; only their ratios matter, the pace is taken from the packages installed.
+COST_PY_MB, COST_OTHER_MB, COST_FILE = 0.17, 0.0051, 0.00038
+#: Seconds of install before the first time left (the next tick moves up to then, so lines stay under 15 s apart).
+FIRST_ESTIMATE = 5.0
 #: One comparison of a marker: ``platform_machine == 'x86_64'``, ``'linux' not in sys_platform``.
 COMPARISON = re.compile(r"(\w+|'[^']*'|\"[^\"]*\")\s*(==|!=|<=|>=|<|>|not in|in)\s*(\w+|'[^']*'|\"[^\"]*\")")
 
@@ -271,8 +274,12 @@ class Reporter:
         # its share, only the packages after it are left
         return max(0.0, rest / rate - (now - last), (rest - current) / rate)
 
-    def tick(self, state: State) -> None:
-        """Print the running line of the current phase."""
+    def tick(self, state: State, interval: float) -> float:
+        """Print the running line of the current phase; return the seconds until the next.
+
+        The install's first line waits until it has run ``FIRST_ESTIMATE`` seconds: a pace taken from the first
+        package or two (small ones) said 13 s left of 89.
+        """
         now = time.time()
         with state.lock:
             install_start, collected = state.install_start, state.collected
@@ -283,11 +290,14 @@ class Reporter:
                 left = f", {duration(so_far * (total - done) / done)} left" if done else ""
                 pct = f" ({100 * done // total}%)" if total else ""
                 self.out.line(f"[setup] collecting: {done}/{total} packages{pct}, {duration(so_far)} so far{left}")
-                return
+                return interval
+        if now - install_start < FIRST_ESTIMATE:
+            return FIRST_ESTIMATE - (now - install_start)
         left_s = self.time_left(state, now)
         done, total = self.last_done, len(self.costs or {})
         left = f", {duration(left_s)} left" if left_s is not None else ""
         self.out.line(f"[setup] installing: {done}/{total} packages, {duration(now - install_start)} so far{left}")
+        return interval
 
     def finish(self, state: State, code: int) -> None:
         """The final line of the phase that was running when pip ended."""
@@ -307,18 +317,19 @@ class Reporter:
 class SyncWriter:
     """Whole lines to a stream from two threads."""
 
-    def __init__(self, stream) -> None:  # noqa: ANN001 (a text stream)
+    def __init__(self, stream: TextIO) -> None:
         self.stream, self.lock = stream, threading.Lock()
 
     def line(self, text: str) -> None:
+        """Write ``text`` as one line and flush."""
         with self.lock:
             self.stream.write(text.rstrip("\n") + "\n")
             self.stream.flush()
 
 
-def run(command: list[str], venv: Path, lock: Path | None, interval: float, out=sys.stdout) -> int:  # noqa: ANN001
+def run(command: list[str], venv: Path, lock: Path | None, interval: float, out: TextIO | None = None) -> int:
     """Run ``command``, pass its output through to ``out`` with progress lines, and return its exit code."""
-    writer = SyncWriter(out)
+    writer = SyncWriter(out or sys.stdout)
     # the lock's packages for this platform, and the project itself when installed editable (``-e .``)
     total = (len(lock_packages(lock)) if lock else 0) + sum(a in ("-e", "--editable") for a in command)
     state = State()
@@ -339,13 +350,14 @@ def run(command: list[str], venv: Path, lock: Path | None, interval: float, out=
 
     reader = threading.Thread(target=pass_through, daemon=True)
     reader.start()
+    wait = interval
     try:
         while True:
             try:
-                code = child.wait(timeout=interval)
+                code = child.wait(timeout=wait)
                 break
             except subprocess.TimeoutExpired:
-                reporter.tick(state)
+                wait = reporter.tick(state, interval)
     except KeyboardInterrupt:
         child.terminate()
         code = child.wait()

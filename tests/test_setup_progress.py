@@ -59,7 +59,9 @@ def fake_pip(tmp_path: Path, code: int) -> list[str]:
     return [sys.executable, str(script)]
 
 
-def test_progress_lines_with_time_left_and_pips_output(setup_progress: ModuleType, tmp_path: Path) -> None:
+def test_progress_lines_with_time_left_and_pips_output(setup_progress: ModuleType, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(setup_progress, "FIRST_ESTIMATE", 0.3)  # the fake install takes 1.5 s
     lock = tmp_path / "requirements.lock"
     lock.write_text("big-pkg==2.0 ; sys_platform == 'linux' or sys_platform == 'darwin'\n    # via x\n"
                     "small-a==1.0\nsmall-b==1.0 ; python_full_version >= '3.9'\n"
@@ -74,6 +76,7 @@ def test_progress_lines_with_time_left_and_pips_output(setup_progress: ModuleTyp
                                    collecting[0])
     installing = [s for s in lines if re.match(r"\[setup\] installing: [12]/3 packages, [\d.]+ s so far, [\d.]+ s left$", s)]
     assert installing, lines
+    assert float(installing[0].split(", ")[1].removesuffix(" s so far")) >= 0.3  # no time left from too little
     assert re.match(r"\[setup\] installing: 3/3 packages in [\d.]+ s$", lines[-1])
     assert any(re.match(r"\[setup\] collecting: 3/3 packages in ", s) for s in lines)
     # the report script reads the lines as progress lines and final lines
