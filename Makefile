@@ -1,5 +1,9 @@
 # Inkwell: the three commands of the README, and the lock they install from.
-#   make setup       create .venv and install the locked stack (requirements.lock), then Inkwell itself, editable
+#   make setup       create .venv and install the locked stack (requirements.lock), then Inkwell itself, editable,
+#                    with a progress line every 10 s (scripts/setup_progress.py); then git-filter and jupyter-config
+#   make git-filter  git stores notebooks without outputs: nbstripout as this clone's clean filter (.gitattributes)
+#   make jupyter-config  Jupyter's settings for this venv (etc/jupyter_server_config.json): the save hook that keeps
+#                    git status clean when a notebook is run, and encrypted kernel transport
 #   make quickstart  synthetic lines + tiny model, run the four notebooks headless, print CER/WER
 #   make test        the test suite
 #   make lock        re-resolve requirements.lock from pyproject.toml (needs uv; LOCKFLAGS=--upgrade moves every pin)
@@ -13,13 +17,33 @@ LOCKFLAGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup quickstart test bench lock gpu-kit
+.PHONY: setup git-filter jupyter-config quickstart test bench lock gpu-kit
 
 setup:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r $(LOCK) -e . --no-deps
+	$(PY) -m pip install --progress-bar off --upgrade pip
+	$(PYTHON) scripts/setup_progress.py --venv $(VENV) --lock $(LOCK) -- \
+	  $(PY) -m pip install --progress-bar off -r $(LOCK) -e . --no-deps
 	$(PY) -m pip check
+	$(MAKE) --no-print-directory git-filter jupyter-config
+
+# What git stores of a notebook is nbstripout's output (outputs, execution counts and widget state dropped, cell
+# ids kept): a notebook run in JupyterLab keeps its outputs on disk and `git status` stays clean (Jupyter's save
+# hook, inkwell/core/notebook_git.py, refreshes git's index when only outputs changed).
+# The filter is named in .gitattributes and defined in this clone's .git/config (git runs no filter it does not
+# find there). Outside a git clone (an unpacked archive) there is nothing to set up.
+git-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.nbstripout.clean '"$(abspath $(PY))" -m nbstripout --keep-id' && \
+	  git config filter.nbstripout.smudge cat && \
+	  git config filter.nbstripout.required true && \
+	  git config diff.ipynb.textconv '"$(abspath $(PY))" -m nbstripout --keep-id -t' && \
+	  echo "[setup] notebooks: git stores them without outputs (nbstripout filter, see README)"; \
+	else echo "[setup] not a git clone: no notebook filter to set up"; fi
+
+jupyter-config:
+	mkdir -p $(VENV)/etc/jupyter
+	cp etc/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.json
 
 quickstart:
 	$(PY) scripts/quickstart.py

@@ -81,13 +81,17 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def jupyter_server(root: Path, app: str = "lab", timeout: float = 90.0,
-                   env: dict[str, str] | None = None) -> Iterator[JupyterServer]:
-    """Start JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``) on ``root``; stop it afterwards."""
+                   env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[JupyterServer]:
+    """Start JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``) on ``root``; stop it afterwards.
+
+    ``args`` are more command-line options, e.g. ``("--LabApp.expose_app_in_browser=True",)`` so a test can run
+    JupyterLab's own commands through ``window.jupyterapp.commands.execute(...)``.
+    """
     port, token = _free_port(), secrets.token_hex(16)
     log = Path(root) / f".jupyter-{app}-{port}.log"
     cmd = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--no-browser", "--allow-root",
            "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+           f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False", *args]
     full_env = {**os.environ, **(env or {})}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=root)

@@ -29,7 +29,7 @@ from inkwell.training.distributed import (barrier, broadcast_from_main, is_main_
 from inkwell.models.loading import LoadedModel, LoraSettings, compute_dtype, place_adapter_weights
 from inkwell.training.monitor import ValidationMonitor, validation_callback
 from inkwell.core.paths import PARTIAL_SUFFIX, atomic_folder, reserve_folder, write_manifest
-from inkwell.core.progress import progress_bar
+from inkwell.core.progress import machine_load, progress_bar, show_note
 from inkwell.models.prompt import ImageLimits, LineCollator
 from inkwell.models.quantization import layout_of
 from inkwell.core.quiet import quiet_known_warnings
@@ -257,29 +257,59 @@ def _dtype_of(out: Any) -> Any:
     return (out[0] if isinstance(out, tuple) else out).dtype
 
 
-def _use_loss_bar(trainer: Any) -> None:
-    """Replace the trainer's progress output by one bar with the latest loss (a final line stays in a notebook)."""
+def _use_loss_bar(trainer: Any, cpu: bool) -> Any:
+    """Replace the trainer's progress output by one bar with the latest loss (a final line stays in a notebook).
+
+    On a CPU, a line above the bar gives the cores, their load and the thread setting, and is rewritten once
+    if the machine becomes busy (load above its cores) while training: CPU training then runs several times
+    slower. Returns the callback (its ``close()`` ends the bar if training stops on an error).
+    """
+    import torch  # heavy: loaded on use
     from transformers import PrinterCallback, TrainerCallback  # heavy: loaded on use
 
     class _LossBar(TrainerCallback):
         bar: Any = None
+        note: Any = None  # the machine line's display handle in a notebook
+        busy_said = False
+        checked = 0.0
+
+        def _check_machine(self) -> None:
+            if not cpu or self.busy_said or time.monotonic() - self.checked < 5:
+                return
+            self.checked = time.monotonic()
+            load = machine_load(torch.get_num_threads())
+            if load is None:
+                return
+            if self.bar is None:  # training begins: the line is shown busy or not
+                self.note = show_note(load.text())
+            elif load.busy:
+                self.note = show_note(load.text(), self.note)
+            self.busy_said = load.busy
 
         def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self._check_machine()
             self.bar = progress_bar(state.max_steps, "training", "step", initial=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             self.bar.update(state.global_step - self.bar.n)
+            self._check_machine()
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             if self.bar is not None and logs and "loss" in logs:
                 self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            self.bar.close()
+            self.close()
+
+        def close(self) -> None:
+            if self.bar is not None:
+                self.bar.close()
 
     trainer.remove_callback(PrinterCallback)
+    callback = _LossBar()
     if is_main_process():  # one bar for the run, not one per process
-        trainer.add_callback(_LossBar())
+        trainer.add_callback(callback)
+    return callback
 
 
 def train_adapter(
@@ -409,7 +439,7 @@ def train_adapter(
                 processing_class=loaded.processor,
             )
         loaded.quantization = layout_of(loaded.model)
-        _use_loss_bar(trainer)
+        loss_bar = _use_loss_bar(trainer, cpu=not cuda)
         monitor = None
         if validation is not None and settings.eval_lines > 0 and len(validation) > 0:
             lines = validation.select(range(min(settings.eval_lines, len(validation))))
@@ -434,6 +464,8 @@ def train_adapter(
         except torch.cuda.OutOfMemoryError as exc:
             peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
             raise OutOfGpuMemory(out_of_memory_advice(peak, settings, lora, loaded.model_name)) from exc
+        finally:
+            loss_bar.close()  # an error leaves the bar's final line ("stopped at"), not a bar that runs on
         seconds = time.perf_counter() - t0
         barrier()  # every process has written its checkpoint share before the main one moves the folder
         steps = int(trainer.state.global_step)
