@@ -62,6 +62,7 @@ def fake_pip(tmp_path: Path, code: int) -> list[str]:
 def test_progress_lines_with_time_left_and_pips_output(setup_progress: ModuleType, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(setup_progress, "FIRST_ESTIMATE", 0.3)  # the fake install takes 1.5 s
+    monkeypatch.setattr(setup_progress, "ESTIMATE_AFTER", 0.3)
     lock = tmp_path / "requirements.lock"
     lock.write_text("big-pkg==2.0 ; sys_platform == 'linux' or sys_platform == 'darwin'\n    # via x\n"
                     "small-a==1.0\nsmall-b==1.0 ; python_full_version >= '3.9'\n"
