@@ -57,7 +57,7 @@ COST_PY_MB, COST_OTHER_MB, COST_FILE = 0.17, 0.0051, 0.00038
 #: Seconds of install before the first time left (the next tick moves up to then, so lines stay under 15 s apart).
 FIRST_ESTIMATE = 5.0
 
-#: Seconds of install before a line gives a time left (earlier lines say it is being estimated): the packages pip
+#: Seconds of install before a line gives a time left (earlier lines say the pace is not known yet): the packages pip
 #: installs first are small and say little of the pace. Measured on fresh clones: 5 s into the install the estimate
 #: was 56% short once; from 15 s on, every estimate was within 44%.
 ESTIMATE_AFTER = 15.0
@@ -301,7 +301,7 @@ class Reporter:
         left_s = self.time_left(state, now) if now - install_start >= ESTIMATE_AFTER else None
         done, total = self.last_done, len(self.costs or {})
         left = (f", {duration(left_s)} left" if left_s is not None
-                else ", estimating the time left" if now - install_start < ESTIMATE_AFTER else "")
+                else ", pace not known yet" if now - install_start < ESTIMATE_AFTER else "")
         self.out.line(f"[setup] installing: {done}/{total} packages, {duration(now - install_start)} so far{left}")
         return interval
 
