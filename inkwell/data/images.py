@@ -13,6 +13,7 @@ import math
 import struct
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "png_bytes",
     "paper_colour",
     "polygon_crop",
+    "quarter_turns",
     "thumbnail_data_uri",
     "to_rgb",
 ]
@@ -297,7 +299,7 @@ def load_page(path: Path, max_pixels: int, declared: tuple[int, int] | None, *,
         return None, "corrupt_image"
 
 
-def _quarter_turns(baseline: list[tuple[float, float]] | None) -> int:
+def quarter_turns(baseline: Sequence[tuple[float, float]] | None) -> int:
     """How many quarter turns counter-clockwise make a baseline (first to last point) run left to right:
     1 for one running top to bottom, -1 for one running bottom to top, else 0 (baselines within 45 degrees
     of horizontal, right-to-left ones included, as right-to-left scripts draw them, are left alone)."""
@@ -320,7 +322,7 @@ def baseline_crop(page: Image.Image, points: list[tuple[float, float]],
     ones, are cut as :func:`polygon_crop` cuts them.
     """
     crop = polygon_crop(page, points)
-    turns = _quarter_turns(baseline)
+    turns = quarter_turns(baseline)
     if crop is None or turns == 0:
         return crop
     return crop.transpose(Image.Transpose.ROTATE_90 if turns == 1 else Image.Transpose.ROTATE_270)

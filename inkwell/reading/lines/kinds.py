@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from inkwell.data.images import baseline_crop
+from inkwell.data.images import baseline_crop, quarter_turns
 from inkwell.reading.baselines import bgr_array, ppocr_recognizer
 from inkwell.reading.lines.geometry import LineBox, line_height
 
@@ -81,6 +81,7 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
     height = line_height(boxes)
     if height <= 0:
         return list(boxes)
+    rgb = None  # the page in RGB, made once, only when a sideways line is looked at
     out = []
     for box in boxes:
         left, top, right, bottom = box.bbox
@@ -88,7 +89,8 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
         if h >= SIDEWAYS_ASPECT * w and h >= SIDEWAYS_LENGTH * height and not box.baseline:
             x = left + 0.7 * w  # a line turned to read upwards has its baseline on its right
             up = [(x, bottom), (x, top)]
-            crop = baseline_crop(page.convert("RGB"), [(float(a), float(b)) for a, b in box.polygon], up)
+            rgb = rgb if rgb is not None else page.convert("RGB")
+            crop = baseline_crop(rgb, [(float(a), float(b)) for a, b in box.polygon], up)
             if crop is not None and _upside_down(crop):
                 up = [(left + 0.3 * w, top), (left + 0.3 * w, bottom)]
             out.append(LineBox(box.polygon, box.score, up, box.flags))
@@ -101,6 +103,5 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
 
 def turned(boxes: Sequence[LineBox]) -> int:
     """How many lines run sideways (a vertical baseline)."""
-    return sum(1 for b in boxes if len(b.baseline) >= 2
-               and abs(b.baseline[-1][1] - b.baseline[0][1]) > abs(b.baseline[-1][0] - b.baseline[0][0]))
+    return sum(1 for b in boxes if quarter_turns(b.baseline))
 
