@@ -5,7 +5,7 @@
 #   make jupyter-config  Jupyter's settings for this venv (etc/jupyter_server_config.json): the save hook that keeps
 #                    git status clean when a notebook is run, and encrypted kernel transport
 #   make quickstart  synthetic lines + tiny model, run the four notebooks headless, print CER/WER
-#   make test        the test suite
+#   make test        the test suite, in TEST_WORKERS processes of one torch thread each (pytest-xdist)
 #   make lock        re-resolve requirements.lock from pyproject.toml (needs uv; LOCKFLAGS=--upgrade moves every pin)
 #   make gpu-kit     pack the locked packages a GPU machine lacks into .gpukit/ (Python 3.12, Linux x86-64)
 PYTHON ?= python3
@@ -14,6 +14,7 @@ PY := $(VENV)/bin/python
 UV ?= uv
 LOCK := requirements.lock
 LOCKFLAGS ?=
+TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -49,7 +50,7 @@ quickstart:
 	$(PY) scripts/quickstart.py
 
 test:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 bench:
 	$(PY) scripts/bench_data.py

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-import helpers
-from inkwell.models.families import native_families
+# `make test` runs the suite in two processes (pytest-xdist's workers, PYTEST_XDIST_WORKER set): each keeps torch,
+# and the kernels and scripts it starts, to one thread, so two processes never fight over two cores' threads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
+
+import helpers  # noqa: E402
+from inkwell.models.families import native_families  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
