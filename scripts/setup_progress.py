@@ -17,7 +17,9 @@ contents, read from the wheel's zip directory (a local wheel, or the one pip dow
 then to writing other files (5 ms an MB) and to each file (0.4 ms); torch alone (15,000 files) takes 12 to 17
 of its 80 to 110 s. A wheel not found is costed from pip's ``(12.3 MB)`` at the median cost per packed byte of
 the others. pip installs in the order it lists, one package after the other, so the estimate takes the rate up
-to the last package finished and the time the package in progress has had since.
+to the last package finished and the time the package in progress has had since. Until the install has run a while,
+that rate says little (the first packages are small), so it starts from the costs themselves, which are seconds on
+2 idle cores, and moves to the measured rate as the install goes on (``PRIOR_SECONDS``).
 
 It runs with the system Python before the venv has anything installed, so it uses the standard library only
 (``packaging`` would evaluate the markers; the lock's markers need only the comparisons written here). It exits
@@ -51,16 +53,15 @@ WHEEL = re.compile(r"^\s*(?:Processing|Downloading|Using cached|File was already
 COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining|Requirement already satisfied:)\s")
 INSTALLING = "Installing collected packages:"
 UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
-#: Seconds pip spends (2 cores; least squares over the lock's 211 wheels, mean of two runs) per MB of .py source,
-#: per MB of other files, per file; only their ratios matter, the pace is taken from the packages installed.
-COST_PY_MB, COST_OTHER_MB, COST_FILE = 0.17, 0.0051, 0.00038
+#: Seconds pip spends on 2 idle cores per MB of .py source, per MB of other files, per file (least squares over the
+#: lock's 211 wheels, their ratios; scaled so that their sum is the install's time on a fresh clone, 86 s for a sum
+#: of 86 s, from the packages' RECORD files and their dist-info times).
+COST_PY_MB, COST_OTHER_MB, COST_FILE = 0.135, 0.0040, 0.00030
 #: Seconds of install before the first time left (the next tick moves up to then, so lines stay under 15 s apart).
 FIRST_ESTIMATE = 5.0
-
-#: Seconds of install before a line gives a time left (earlier lines say the pace is not known yet): the packages pip
-#: installs first are small and say little of the pace. Measured on fresh clones: 5 s into the install the estimate
-#: was 56% short once; from 15 s on, every estimate was within 44%.
-ESTIMATE_AFTER = 15.0
+#: How many seconds of install the costs count for against the rate measured: at 20 s in, each weighs half. A pace
+#: taken from the first small packages alone said 43 s left of 90 at 15 s in (-52%) on a fresh clone.
+PRIOR_SECONDS = 20.0
 #: One comparison of a marker: ``platform_machine == 'x86_64'``, ``'linux' not in sys_platform``.
 COMPARISON = re.compile(r"(\w+|'[^']*'|\"[^\"]*\")\s*(==|!=|<=|>=|<|>|not in|in)\s*(\w+|'[^']*'|\"[^\"]*\")")
 
@@ -267,13 +268,13 @@ class Reporter:
         last = max((new[n] for n in done), default=0.0)
         return (len(done), len(order), sum(self.costs[n] for n in done), current, sum(self.costs.values()), last)
 
-    def time_left(self, state: State, now: float) -> float | None:
-        """Seconds left to install, from the rate up to the last package finished; None before the first."""
+    def time_left(self, state: State, now: float) -> float:
+        """Seconds left to install, from the rate up to the last package finished, weighed with the costs
+        themselves (seconds on 2 idle cores) as if they had been measured over ``PRIOR_SECONDS``."""
         done, _, done_cost, current, all_cost, last = self.installing_progress(state)
         self.last_done = done
-        if not done_cost or last <= state.install_start:
-            return None
-        rate = done_cost / (last - state.install_start)
+        last = max(last, state.install_start)
+        rate = (done_cost + PRIOR_SECONDS) / (last - state.install_start + PRIOR_SECONDS)
         rest = all_cost - done_cost
         # the package in progress has been installing since the last one finished; once it takes longer than
         # its share, only the packages after it are left
@@ -282,8 +283,8 @@ class Reporter:
     def tick(self, state: State, interval: float) -> float:
         """Print the running line of the current phase; return the seconds until the next.
 
-        The install's first line waits until it has run ``FIRST_ESTIMATE`` seconds: a pace taken from the first
-        package or two (small ones) said 13 s left of 89.
+        The install's first line waits until it has run ``FIRST_ESTIMATE`` seconds, so that pip has unpacked the
+        wheels whose contents give the costs.
         """
         now = time.time()
         with state.lock:
@@ -298,11 +299,10 @@ class Reporter:
                 return interval
         if now - install_start < FIRST_ESTIMATE:
             return FIRST_ESTIMATE - (now - install_start)
-        left_s = self.time_left(state, now) if now - install_start >= ESTIMATE_AFTER else None
+        left = self.time_left(state, now)
         done, total = self.last_done, len(self.costs or {})
-        left = (f", {duration(left_s)} left" if left_s is not None
-                else ", pace not known yet" if now - install_start < ESTIMATE_AFTER else "")
-        self.out.line(f"[setup] installing: {done}/{total} packages, {duration(now - install_start)} so far{left}")
+        self.out.line(f"[setup] installing: {done}/{total} packages, {duration(now - install_start)} so far, "
+                      f"{duration(left)} left")
         return interval
 
     def finish(self, state: State, code: int) -> None:

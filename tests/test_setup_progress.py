@@ -62,7 +62,6 @@ def fake_pip(tmp_path: Path, code: int) -> list[str]:
 def test_progress_lines_with_time_left_and_pips_output(setup_progress: ModuleType, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(setup_progress, "FIRST_ESTIMATE", 0.3)  # the fake install takes 1.5 s
-    monkeypatch.setattr(setup_progress, "ESTIMATE_AFTER", 0.3)
     lock = tmp_path / "requirements.lock"
     lock.write_text("big-pkg==2.0 ; sys_platform == 'linux' or sys_platform == 'darwin'\n    # via x\n"
                     "small-a==1.0\nsmall-b==1.0 ; python_full_version >= '3.9'\n"
@@ -77,7 +76,7 @@ def test_progress_lines_with_time_left_and_pips_output(setup_progress: ModuleTyp
                                    collecting[0])
     installing = [s for s in lines if re.match(r"\[setup\] installing: [12]/3 packages, [\d.]+ s so far, [\d.]+ s left$", s)]
     assert installing, lines
-    assert float(installing[0].split(", ")[1].removesuffix(" s so far")) >= 0.3  # no time left from too little
+    assert float(installing[0].split(", ")[1].removesuffix(" s so far")) >= 0.3  # after FIRST_ESTIMATE
     assert re.match(r"\[setup\] installing: 3/3 packages in [\d.]+ s$", lines[-1])
     assert any(re.match(r"\[setup\] collecting: 3/3 packages in ", s) for s in lines)
     # the report script reads the lines as progress lines and final lines
@@ -151,3 +150,22 @@ def test_markers(setup_progress: ModuleType, marker: str, holds: bool) -> None:
     env = {"platform_machine": "x86_64", "sys_platform": "linux", "os_name": "posix",
            "python_full_version": "3.11.7", "implementation_name": "cpython"}
     assert setup_progress.marker_holds(marker, env) is holds
+
+
+def test_time_left_starts_from_the_costs_and_moves_to_the_pace_measured(setup_progress: ModuleType, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before anything is installed the time left is the costs (seconds on 2 idle cores); once the install has run
+    long, it is the pace measured: here packages go in at half the costs' pace, so the rest takes twice its cost."""
+    reporter = setup_progress.Reporter(tmp_path, 3, setup_progress.SyncWriter(io.StringIO()))
+    state = setup_progress.State(install_start=1000.0)
+    progress = {"now": (0, 3, 0.0, 10.0, 90.0, 0.0)}
+    monkeypatch.setattr(reporter, "installing_progress", lambda _state: progress["now"])
+    assert reporter.time_left(state, 1005.0) == pytest.approx(85.0)  # nothing installed: 90 s of costs, 5 s gone
+    prior = setup_progress.PRIOR_SECONDS
+    lefts = []
+    for elapsed in (prior, 20 * prior):
+        done_cost = elapsed / 2  # installed at half the costs' pace: the 60 s of costs left take 120 s
+        progress["now"] = (1, 3, done_cost, 0.0, done_cost + 60.0, 1000.0 + elapsed)
+        lefts.append(reporter.time_left(state, 1000.0 + elapsed))
+    assert 60.0 < lefts[0] < lefts[1] <= 120.0  # between the costs and the pace, then closer to the pace
+    assert abs(lefts[1] - 120.0) / 120.0 <= 0.05
