@@ -29,6 +29,7 @@ from inkwell.reading.lines.kinds import NOT_TEXT_FLAG, line_kinds, turned
 from inkwell.reading.lines.marks import table_marks
 from inkwell.reading.lines.order import reading_order
 from inkwell.reading.lines.split import split_tall
+from inkwell.reading.pages import synthetic_page
 
 REAL = Path(__file__).parents[1] / "fixtures" / "realpages"
 
@@ -283,3 +284,19 @@ def test_ink_masks_at_two_levels_in_one_pass() -> None:
     assert firm.mask[:, 10].any() and not firm.mask[:, 40].any() and faint.mask[:, 40].sum() == 20
     coarse = ink_masks(page, (0.25,), max_side=20)[0]  # blocks of 3 x 3: a block with any dark pixel is dark
     assert coarse.step == 3 and coarse.mask[:, 40 // 3].sum() >= 6
+
+
+@pytest.mark.parametrize(("written", "last"), [("17", True), ("Sire", False)])
+def test_a_page_number_in_the_corner_is_read_after_the_text(written: str, last: bool, no_network: None) -> None:
+    """A number alone in the top corner (a folio number) comes after the page's lines, as archivists read it; a
+    short word standing there (a salutation) keeps its place at the top."""
+    from PIL import ImageDraw, ImageFont
+
+    made = synthetic_page(6, size=(1240, 1200), line_height=56, seed=4)
+    page = made.image.convert("RGB")
+    top = min(b[1] for b in made.boxes)
+    ImageDraw.Draw(page).text((1000, top - 110), written, fill="black", font=ImageFont.load_default(size=48))
+    lines = detect_lines(page)
+    corner = [k for k, b in enumerate(lines) if b.bbox[0] > 950 and b.bbox[3] < top]
+    assert len(corner) == 1, [b.bbox for b in lines]
+    assert (corner[0] == len(lines) - 1) == last and (corner[0] == 0) != last

@@ -1,4 +1,5 @@
-"""Kinds: which lines run sideways (turned upright before they are read) and which are probably not text.
+"""Kinds: which lines run sideways (turned upright before they are read), which are probably not text, and which
+is the page's number.
 
 Stage ``reading``. A note written along the margin comes out of PP-OCR's detector as a box much taller than wide.
 It gets a baseline running up the page (the way a note turned a quarter to the left reads, and PaddleOCR's own
@@ -13,12 +14,18 @@ A stamp, a seal or a drawing comes out as one or more boxes that are not the sha
 wide and taller than a line. Those are kept (the reader may still want them) with the flag
 :data:`NOT_TEXT_FLAG`, which 04_demo shows and the corrector offers to mark as not text.
 
+A page or folio number, written alone in a top or bottom corner, is read after the text, as archivists' ground truth
+reads it (SegmOnto's ``NumberingZone``, outside the main text): a box at most :data:`NUMBER_WIDTH` line heights
+wide, in the page's first or last row, that PP-OCR's recognizer reads as digits (:data:`NUMBER_SCORE`). Its shape
+alone would not do: a short first word ("Sire", a date) stands there too.
+
 Every size is a share of the page's line height (:func:`~inkwell.reading.lines.geometry.line_height`).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
 from PIL import Image
@@ -30,6 +37,8 @@ from inkwell.reading.lines.geometry import LineBox, line_height
 __all__ = [
     "NOT_TEXT_FLAG",
     "NOT_TEXT_SIZE",
+    "NUMBER_SCORE",
+    "NUMBER_WIDTH",
     "SIDEWAYS_ASPECT",
     "SIDEWAYS_LENGTH",
     "TURN_MARGIN",
@@ -50,6 +59,14 @@ NOT_TEXT_SIZE = 1.8
 #: The flag of a line that is probably not text.
 NOT_TEXT_FLAG = "probably_not_text"
 
+#: A page number is at most this many line heights wide (four digits of an average hand)...
+NUMBER_WIDTH = 1.5
+
+#: ... and read as digits alone with a recognizer score (0 to 1) of at least this. On the shared letters, the 7
+#: folio numbers read at 0.74 to 1.0; the other short boxes of a first or last row read as no digits.
+NUMBER_SCORE = 0.5
+_DIGITS = re.compile(r"\d{1,4}")
+
 #: A sideways line is taken to run down the page when its crop turned half round reads with a recognizer score
 #: (0 to 1) at least this much higher than as first turned.
 TURN_MARGIN = 0.1
@@ -68,15 +85,40 @@ def _upside_down(crop: Image.Image) -> bool:
     return len(scores) == 2 and scores[1] >= scores[0] + TURN_MARGIN
 
 
+def _page_numbers(rgb: Image.Image, boxes: Sequence[LineBox], height: float) -> set[int]:
+    """The indices of the lines that are the page's number: short, in the first or last row (their centre above
+    every other line's bottom, or below every other line's top), read as digits alone."""
+    candidates = []
+    for i, box in enumerate(boxes):
+        left, top, right, bottom = box.bbox
+        if right - left > NUMBER_WIDTH * height or quarter_turns(box.baseline):
+            continue
+        middle = (top + bottom) / 2
+        others = [b.bbox for k, b in enumerate(boxes) if k != i]
+        if others and (all(middle < b[3] for b in others) or all(middle > b[1] for b in others)):
+            crop = baseline_crop(rgb, [(float(a), float(b)) for a, b in box.polygon], None)
+            if crop is not None:
+                candidates.append((i, crop))
+    if not candidates:
+        return set()
+    out = _recognizer().recognize_txt([bgr_array(crop) for _, crop in candidates])
+    texts = list(getattr(out, "txts", None) or [""] * len(candidates))
+    scores = [float(s) for s in (getattr(out, "scores", None) or [0.0] * len(candidates))]
+    return {i for (i, _), text, score in zip(candidates, texts, scores)
+            if _DIGITS.fullmatch(text.strip()) and score >= NUMBER_SCORE}
+
+
 def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
-    """Give sideways lines a baseline up (or down) the page, and flag shapes that are probably not text.
+    """Give sideways lines a baseline up (or down) the page, flag shapes that are probably not text, and put the
+    page's number after the text.
 
     Args:
-        page: The page (for the direction classifier's look at sideways lines).
-        boxes: The page's lines.
+        page: The page (for the recognizer's look at sideways lines and page numbers).
+        boxes: The page's lines, in reading order.
 
     Returns:
-        The same lines, in the same order: sideways ones with a vertical baseline, non-text ones flagged.
+        The same lines: sideways ones with a vertical baseline, non-text ones flagged, in the same order but for a
+        page number, moved to the end.
     """
     height = line_height(boxes)
     if height <= 0:
@@ -98,7 +140,9 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
             out.append(LineBox(box.polygon, box.score, box.baseline, tuple({*box.flags, NOT_TEXT_FLAG})))
         else:
             out.append(box)
-    return out
+    rgb = rgb if rgb is not None else page.convert("RGB")
+    numbers = _page_numbers(rgb, out, height)
+    return [b for i, b in enumerate(out) if i not in numbers] + [b for i, b in enumerate(out) if i in numbers]
 
 
 def turned(boxes: Sequence[LineBox]) -> int:
