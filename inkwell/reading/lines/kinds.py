@@ -85,7 +85,7 @@ def _upside_down(crop: Image.Image) -> bool:
     return len(scores) == 2 and scores[1] >= scores[0] + TURN_MARGIN
 
 
-def _page_numbers(rgb: Image.Image, boxes: Sequence[LineBox], height: float) -> set[int]:
+def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) -> set[int]:
     """The indices of the lines that are the page's number: short, in the first or last row (their centre above
     every other line's bottom, or below every other line's top), read as digits alone."""
     candidates = []
@@ -96,7 +96,7 @@ def _page_numbers(rgb: Image.Image, boxes: Sequence[LineBox], height: float) -> 
         middle = (top + bottom) / 2
         others = [b.bbox for k, b in enumerate(boxes) if k != i]
         if others and (all(middle < b[3] for b in others) or all(middle > b[1] for b in others)):
-            crop = baseline_crop(rgb, [(float(a), float(b)) for a, b in box.polygon], None)
+            crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
             if crop is not None:
                 candidates.append((i, crop))
     if not candidates:
@@ -140,8 +140,7 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
             out.append(LineBox(box.polygon, box.score, box.baseline, tuple({*box.flags, NOT_TEXT_FLAG})))
         else:
             out.append(box)
-    rgb = rgb if rgb is not None else page.convert("RGB")
-    numbers = _page_numbers(rgb, out, height)
+    numbers = _page_numbers(rgb if rgb is not None else page, out, height)
     return [b for i, b in enumerate(out) if i not in numbers] + [b for i, b in enumerate(out) if i in numbers]
 
 
