@@ -23,7 +23,7 @@ from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.cut import crop_lines
 from inkwell.reading.lines.detect import crowding
 from inkwell.reading.lines.geometry import LineBox
-from inkwell.reading.lines.ink import InkMask, ink_mask, ink_masks
+from inkwell.reading.lines.ink import RULE_LEVEL, InkMask, ink_mask, ink_masks
 from inkwell.reading.lines.join import merge_fragments
 from inkwell.reading.lines.kinds import NOT_TEXT_FLAG, line_kinds, turned
 from inkwell.reading.lines.marks import table_marks
@@ -284,6 +284,21 @@ def test_ink_masks_at_two_levels_in_one_pass() -> None:
     assert firm.mask[:, 10].any() and not firm.mask[:, 40].any() and faint.mask[:, 40].sum() == 20
     coarse = ink_masks(page, (0.25,), max_side=20)[0]  # blocks of 3 x 3: a block with any dark pixel is dark
     assert coarse.step == 3 and coarse.mask[:, 40 // 3].sum() >= 6
+
+
+def test_a_leaf_shown_small_on_a_white_scan_is_paper_where_its_writing_is() -> None:
+    """The paper's grey is taken where the writing is: a cream leaf on a white scan is not taken for ink at the
+    rules' level (which cut every line of such a letter at made-up rules), while its strokes and a printed rule
+    still are."""
+    gray = np.full((100, 100), 250, dtype=np.uint8)  # the scanner's white
+    gray[20:80, 30:70] = 205  # the leaf, smaller than half the scan
+    gray[30:32, 35:65] = 40  # a line of writing
+    gray[25:75, 50] = 150  # a faint printed rule
+    page = Image.fromarray(gray)
+    scan = ink_masks(page, (RULE_LEVEL,))[0].mask
+    leaf = ink_masks(page, (RULE_LEVEL,), area=(30, 20, 70, 80))[0].mask
+    assert scan[50, 40]  # the whole scan's greys: the leaf's paper is "ink"
+    assert not leaf[50, 40] and leaf[30, 40] and leaf[50, 50]
 
 
 @pytest.mark.parametrize(("written", "last"), [("17", True), ("Sire", False)])

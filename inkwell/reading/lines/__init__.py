@@ -27,11 +27,11 @@ from PIL import Image
 from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.detect import MAX_SIDE, detect_boxes
 from inkwell.reading.lines.geometry import LINE_PAD, LineBox, line_height, pad_box
-from inkwell.reading.lines.ink import INK_LEVEL, ink_masks
+from inkwell.reading.lines.ink import INK_LEVEL, RULE_LEVEL, ink_masks
 from inkwell.reading.lines.join import MERGE_GAP, merge_fragments
 from inkwell.reading.lines.kinds import line_kinds
 from inkwell.reading.lines.kraken import kraken_lines
-from inkwell.reading.lines.marks import MARK_LEVEL, RULE_LEVEL, table_marks
+from inkwell.reading.lines.marks import MARK_LEVEL, table_marks
 from inkwell.reading.lines.order import reading_order
 from inkwell.reading.lines.outline import outline_lines
 from inkwell.reading.lines.split import split_tall
@@ -71,8 +71,13 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
         return []
     width, height = page.size
     ink, faint, fainter = ink_masks(page, (INK_LEVEL, MARK_LEVEL, RULE_LEVEL))
-    found = split_at_rules(drop_edge_fragments(found, width, height), ink)  # 2. clean
-    found = merge_fragments(found, max_gap=merge_gap, ink=ink)  # 3. join
+    # ruled lines at the rules' level, with the paper's grey taken where the writing is (a leaf shown small on a
+    # white scan would otherwise be taken for ink there); the marks' steps keep the whole scan's greys
+    writing = (min(b.bbox[0] for b in found), min(b.bbox[1] for b in found),
+               max(b.bbox[2] for b in found), max(b.bbox[3] for b in found))
+    rules = ink_masks(page, (RULE_LEVEL,), area=writing)[0]
+    found = split_at_rules(drop_edge_fragments(found, width, height), rules)  # 2. clean
+    found = merge_fragments(found, max_gap=merge_gap, ink=rules)  # 3. join
     found = table_marks(found, faint, fainter)  # 4. marks
     found = split_tall(found, ink)  # 5. split
     pad = LINE_PAD * line_height(found)

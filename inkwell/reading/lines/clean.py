@@ -38,7 +38,8 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
 
     Args:
         boxes: Detected boxes.
-        ink: The page's dark pixels (:func:`~inkwell.reading.lines.ink.ink_mask`); None leaves the boxes as they are.
+        ink: The page's dark pixels at :data:`~inkwell.reading.lines.ink.RULE_LEVEL` (:func:`~inkwell.reading.lines.ink.ink_masks`);
+            None leaves the boxes as they are.
 
     Returns:
         The boxes, those crossed by a rule replaced by their pieces.

@@ -20,6 +20,7 @@ from PIL import Image
 __all__ = [
     "INK_LEVEL",
     "INK_SIDE",
+    "RULE_LEVEL",
     "RULE_SPAN",
     "InkMask",
     "ink_mask",
@@ -31,6 +32,11 @@ __all__ = [
 #: A pixel is ink when it is darker than this share of the way from the paper to the darkest ink: halfway
 #: keeps pen strokes whole and leaves out most ink showing through from the back of the leaf.
 INK_LEVEL = 0.5
+
+#: Ruled lines (a register's columns, a margin rule) are looked for in a mask lighter still: printed rules are
+#: often a pixel wide and faint, and fainter again on a scan made smaller. Ink showing through from the back of the
+#: leaf comes in at this level too, but never as a line dark down several line heights.
+RULE_LEVEL = 0.25
 
 
 #: Longest side of the page's ink mask (:func:`ink_mask`): ruled lines are looked for at this size.
@@ -89,11 +95,23 @@ def ink_mask(page: Image.Image, max_side: int = INK_SIDE, level: float = INK_LEV
     return ink_masks(page, (level,), max_side)[0]
 
 
-def ink_masks(page: Image.Image, levels: Sequence[float], max_side: int = INK_SIDE) -> list[InkMask]:
-    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once)."""
+def ink_masks(page: Image.Image, levels: Sequence[float], max_side: int = INK_SIDE,
+              area: tuple[float, float, float, float] | None = None) -> list[InkMask]:
+    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once).
+
+    ``area`` (left, top, right, bottom; default the whole scan) is where the paper's and the ink's greys are
+    sampled: the writing's own area, so that a scan showing the leaf small on a white or black background takes the
+    leaf's paper, not the background, for paper (on such a letter the whole leaf was taken for ink at the rules'
+    level, :data:`RULE_LEVEL`).
+    """
     step = max(1, -(-max(page.size) // max_side))
     gray = np.asarray(page.convert("L"))
-    sample = gray[:: max(1, gray.shape[0] // 256), :: max(1, gray.shape[1] // 256)]
+    region = gray
+    if area is not None:
+        left, top, right, bottom = (int(round(v)) for v in area)
+        inner = gray[max(0, top):max(0, bottom), max(0, left):max(0, right)]
+        region = inner if inner.size >= 64 else gray
+    sample = region[:: max(1, region.shape[0] // 256), :: max(1, region.shape[1] // 256)]
     paper, dark = float(np.median(sample)), float(np.percentile(sample, 1))
     if step > 1:  # a block is as dark as its darkest pixel: a rule one pixel wide is kept
         h, w = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step

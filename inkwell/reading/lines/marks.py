@@ -20,7 +20,6 @@ __all__ = [
     "MARK_PAD",
     "MARK_REACH",
     "MARK_SIZE",
-    "RULE_LEVEL",
     "table_marks",
 ]
 
@@ -55,10 +54,6 @@ MARK_PAD = 0.5
 MARK_LEVEL = 0.4
 
 
-#: The ruled lines around marks are looked for in a mask lighter still: a register's printed rules are
-#: often a pixel wide and faint, and fainter again on a scan made smaller. Ink showing through from the
-#: back of the leaf comes in at this level too, but never as a line dark down several line heights.
-RULE_LEVEL = 0.25
 
 
 def _mark_clusters(ink: InkMask, boxes: Sequence[LineBox], height: float) -> list[list[float]]:
@@ -134,7 +129,7 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | 
         boxes: The page's line boxes (before padding).
         ink: The page's dark pixels, where marks are looked for (:func:`~inkwell.reading.lines.ink.ink_mask` at :data:`MARK_LEVEL`);
             None adds nothing.
-        rules: Where ruled lines are looked for (:func:`~inkwell.reading.lines.ink.ink_mask` at :data:`RULE_LEVEL`; default ``ink``).
+        rules: Where ruled lines are looked for (:func:`~inkwell.reading.lines.ink.ink_mask` at :data:`~inkwell.reading.lines.ink.RULE_LEVEL`; default ``ink``).
 
     Returns:
         The boxes, those joined to marks replaced by the joined boxes, and the new ones after them (a box
