@@ -43,6 +43,7 @@ __all__ = [
     "model_source",
     "place_adapter_weights",
     "unsloth_lora_kwargs",
+    "without_library_bars",
 ]
 
 
@@ -301,6 +302,21 @@ def load_processor(model_name: str, trust_remote_code: bool = False) -> tuple[An
     family = _checked_family(_config_dict(source, model_name), model_name, trust_remote_code)
     with _unreachable(model_name, source):
         return _processor(source, family, trust_remote_code), family
+
+
+@contextlib.contextmanager
+def without_library_bars() -> Iterator[None]:
+    """transformers' own bars off inside the block (e.g. "Writing model shards" for a model saved in a blink),
+    then as before."""
+    from transformers.utils import logging as hf_logging  # heavy: loaded on use
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

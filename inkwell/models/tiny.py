@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inkwell.models.families import FAMILIES
+from inkwell.models.loading import without_library_bars
 from inkwell.core.paths import atomic_folder, project_path
 from inkwell.models.published import PUBLISHED
 from inkwell.core.quiet import quiet_known_warnings
@@ -136,7 +137,8 @@ def _write_checkpoint(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out, overwrite=True, staging=out.with_name(out.name + ".partial")) as tmp:
-        model.save_pretrained(tmp)
+        with without_library_bars():  # one shard of a tiny model: a bar would be the console's only noise
+            model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         if spec.remote_code:
             _add_remote_code(tmp, family, spec.config_class, model)

@@ -65,3 +65,22 @@ def test_built_model_has_real_token_ids_and_loads_like_a_hub_checkpoint(tmp_path
     assert list(loaded.processor.image_processor.image_mean) == real.image_processor["image_mean"]
     with pytest.raises(ValueError, match="qwen2_5_vl-7B"):
         build_published_model(tmp_path / "x", "qwen9-1B")
+
+
+def test_a_tiny_model_is_built_without_a_bar_and_leaves_the_bars_as_they_were(tmp_path: Path,
+                                                                             capfd: pytest.CaptureFixture) -> None:
+    """The quickstart's first console line is not transformers' "Writing model shards" bar, and a user's switch for
+    transformers' bars is left as it was."""
+    from transformers.utils import logging as hf_logging
+
+    from inkwell.models.tiny import build_tiny_model
+
+    build_tiny_model(tmp_path / "tiny", "qwen2_5_vl")
+    assert "Writing model shards" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        build_tiny_model(tmp_path / "tiny2", "qwen2_5_vl")
+        assert not hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.enable_progress_bar()
