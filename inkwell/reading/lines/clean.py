@@ -61,7 +61,9 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
                 start = x
                 while x < len(ruled) and ruled[x]:
                     x += 1
-                cuts.append(first + (start + x - 1) / 2 * ink.step)
+                cut = first + (start + x - 1) / 2 * ink.step
+                if not cuts or cut - cuts[-1] >= height:  # rules closer than the box is tall: one cut, no sliver
+                    cuts.append(cut)
             x += 1
         out.extend(_cut(box, cuts))
     return out
