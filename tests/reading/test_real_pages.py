@@ -23,7 +23,7 @@ from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.cut import crop_lines
 from inkwell.reading.lines.detect import crowding
 from inkwell.reading.lines.geometry import LineBox
-from inkwell.reading.lines.ink import RULE_LEVEL, InkMask, ink_mask, ink_masks
+from inkwell.reading.lines.ink import RULE_LEVEL, InkMask, ink_mask, ink_masks, rule_columns
 from inkwell.reading.lines.join import merge_fragments
 from inkwell.reading.lines.kinds import NOT_TEXT_FLAG, line_kinds, turned
 from inkwell.reading.lines.marks import table_marks
@@ -315,3 +315,15 @@ def test_a_page_number_in_the_corner_is_read_after_the_text(written: str, last: 
     corner = [k for k, b in enumerate(lines) if b.bbox[0] > 950 and b.bbox[3] < top]
     assert len(corner) == 1, [b.bbox for b in lines]
     assert (corner[0] == len(lines) - 1) == last and (corner[0] == 0) != last
+
+
+def test_a_rule_that_stops_short_is_a_rule_and_wandering_strokes_are_not() -> None:
+    """A ruled column dark in 4 of the 6 line-height bands around a box (a register's rule ending within the span)
+    counts; strokes as long, each band a few columns aside (handwriting's upright strokes), do not."""
+    mask = np.zeros((600, 200), dtype=bool)
+    mask[100:500, 50] = True  # a rule over 4 of the 6 bands of 100 px around y = 300
+    for band, x in enumerate((120, 124, 128, 132, 136, 140)):  # one stroke per band, each 4 columns aside
+        mask[band * 100 + 5:band * 100 + 95, x] = True
+    ruled, first = rule_columns(InkMask(mask), 0, 199, 300, 100)
+    assert first == 0.0
+    assert set(np.flatnonzero(ruled)) <= {49, 50, 51} and ruled[50]
