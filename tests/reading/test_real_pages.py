@@ -165,6 +165,10 @@ def test_no_join_across_a_ruled_line_or_a_column_gutter() -> None:
     assert len(merge_fragments([cell_a, cell_b], max_gap=1.0, ink=ink)) == 1  # a word gap
     ink.mask[:, 314:317] = True  # a table's column rule between them, down the page
     assert len(merge_fragments([cell_a, cell_b], max_gap=1.0, ink=ink)) == 2
+    # the detector's box of the left field overhangs the rule by its padding (a register's date touching its rule)
+    overhang = InkMask(np.zeros((1000, 1000), dtype=bool))
+    overhang.mask[:, 290:293] = True
+    assert len(merge_fragments([cell_a, cell_b], max_gap=1.0, ink=overhang)) == 2
     # rows of a table with no rule: the gap runs down the page between the same two columns
     rows = [box for k in range(5) for box in (rect(100, 100 + 60 * k, 300, 140 + 60 * k),
                                               rect(330, 101 + 60 * k, 500, 141 + 60 * k))]

@@ -58,15 +58,17 @@ def _enclose_all(members: Sequence[LineBox]) -> tuple[list[tuple[float, float]],
 def _ruled_between(ink: InkMask | None, a: LineBox, b: LineBox) -> bool:
     """Whether a ruled line (a table's column rule, a margin line) stands between two boxes on one row.
 
-    ``ink`` is the page's dark pixels (:func:`~inkwell.reading.lines.ink.ink_mask`); the strip between the two boxes (at least a
-    few pixels wide) is searched for a column ruled down the page (:func:`~inkwell.reading.lines.ink.rule_columns`).
+    ``ink`` is the page's dark pixels (:func:`~inkwell.reading.lines.ink.ink_mask`); the strip between the two boxes,
+    and half their height into each (a detector's box may overhang the rule by its padding: a register's date
+    touching its column rule), is searched for a column ruled down the page
+    (:func:`~inkwell.reading.lines.ink.rule_columns`).
     """
     if ink is None:
         return False
     left, right = (a, b) if a.center[0] <= b.center[0] else (b, a)
     height = max(1.0, (box_axes(a)[2] + box_axes(b)[2]) / 2)
     x0, x1 = sorted((left.bbox[2], right.bbox[0]))
-    spare = max(2, int(height / 8))
+    spare = max(2, int(height / 2))  # a detector box may overhang the rule by its padding
     middle = (a.center[1] + b.center[1]) / 2
     return bool(rule_columns(ink, x0 - spare, x1 + spare, middle, height)[0].any())
 
