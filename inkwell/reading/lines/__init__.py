@@ -27,7 +27,7 @@ from PIL import Image
 from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.detect import MAX_SIDE, detect_boxes
 from inkwell.reading.lines.geometry import LINE_PAD, LineBox, line_height, pad_box
-from inkwell.reading.lines.ink import INK_LEVEL, RULE_LEVEL, ink_masks
+from inkwell.reading.lines.ink import INK_LEVEL, RULE_LEVEL, page_greys
 from inkwell.reading.lines.join import MERGE_GAP, merge_fragments
 from inkwell.reading.lines.kinds import line_kinds
 from inkwell.reading.lines.kraken import kraken_lines
@@ -70,12 +70,13 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
     if not found:
         return []
     width, height = page.size
-    ink, faint, fainter = ink_masks(page, (INK_LEVEL, MARK_LEVEL, RULE_LEVEL))
+    greys = page_greys(page)  # greyed and reduced once, thresholded four times
+    ink, faint, fainter = (greys.mask(level) for level in (INK_LEVEL, MARK_LEVEL, RULE_LEVEL))
     # ruled lines at the rules' level, with the paper's grey taken where the writing is (a leaf shown small on a
     # white scan would otherwise be taken for ink there); the marks' steps keep the whole scan's greys
     writing = (min(b.bbox[0] for b in found), min(b.bbox[1] for b in found),
                max(b.bbox[2] for b in found), max(b.bbox[3] for b in found))
-    rules = ink_masks(page, (RULE_LEVEL,), area=writing)[0]
+    rules = greys.mask(RULE_LEVEL, area=writing)
     found = split_at_rules(drop_edge_fragments(found, width, height), rules)  # 2. clean
     found = merge_fragments(found, max_gap=merge_gap, ink=rules)  # 3. join
     found = table_marks(found, faint, fainter)  # 4. marks

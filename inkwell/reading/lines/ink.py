@@ -1,12 +1,13 @@
 """Ink: a page's dark pixels in blocks, and the ruled lines that run down it.
 
-Stage ``reading`` (NumPy and Pillow). The masks are made once per page (:func:`ink_masks`) and used by the stages
-that look at ink: cutting at rules (:mod:`~inkwell.reading.lines.clean`), refusing joins across a rule
-(:mod:`~inkwell.reading.lines.join`), ditto marks (:mod:`~inkwell.reading.lines.marks`), splitting boxes over two
-lines (:mod:`~inkwell.reading.lines.split`) and the seams between lines (:mod:`~inkwell.reading.lines.outline`).
+Stage ``reading`` (NumPy and Pillow). The page is greyed and reduced once (:func:`page_greys`); its masks are
+thresholded from that and used by the stages that look at ink: cutting at rules
+(:mod:`~inkwell.reading.lines.clean`), refusing joins across a rule (:mod:`~inkwell.reading.lines.join`), ditto
+marks (:mod:`~inkwell.reading.lines.marks`), splitting boxes over two lines (:mod:`~inkwell.reading.lines.split`)
+and the seams between lines (:mod:`~inkwell.reading.lines.outline`).
 A rule is a column dark down several line heights; OpenCV's morphology would find long vertical strokes too, but
-a rule here must also hold in nearly every band of a line height (a long descender does not), which is this
-module's own short test.
+a rule here must also hold at one place in most bands of a line height (:data:`RULE_BANDS`; a long descender
+does not), which is this module's own short test.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ __all__ = [
     "RULE_LEVEL",
     "RULE_SPAN",
     "InkMask",
+    "PageGreys",
     "ink_mask",
     "ink_masks",
+    "page_greys",
     "rule_columns",
 ]
 
@@ -105,23 +108,46 @@ def ink_mask(page: Image.Image, max_side: int = INK_SIDE, level: float = INK_LEV
 
 def ink_masks(page: Image.Image, levels: Sequence[float], max_side: int = INK_SIDE,
               area: tuple[float, float, float, float] | None = None) -> list[InkMask]:
-    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once).
+    """:func:`ink_mask` at several levels at once (the page is greyed and reduced to blocks once), the greys
+    sampled in ``area`` (:meth:`PageGreys.mask`)."""
+    greys = page_greys(page, max_side)
+    return [greys.mask(level, area) for level in levels]
 
-    ``area`` (left, top, right, bottom; default the whole scan) is where the paper's and the ink's greys are
-    sampled: the writing's own area, so that a scan showing the leaf small on a white or black background takes the
-    leaf's paper, not the background, for paper (on such a letter the whole leaf was taken for ink at the rules'
-    level, :data:`RULE_LEVEL`).
-    """
+
+@dataclass(frozen=True)
+class PageGreys:
+    """A page in grey, and reduced to blocks of ``step`` x ``step`` pixels (each as dark as its darkest pixel, so a
+    rule one pixel wide is kept): made once per page, thresholded into masks as often as needed."""
+
+    gray: np.ndarray  # full size, where the paper's and the ink's greys are sampled
+    blocks: np.ndarray
+    step: int
+
+    def mask(self, level: float, area: tuple[float, float, float, float] | None = None) -> InkMask:
+        """The blocks darker than ``level`` of the way from the paper (the median grey) to the darkest ink (the 1st
+        percentile).
+
+        ``area`` (left, top, right, bottom; default the whole scan) is where those greys are sampled: the writing's
+        own area, so that a scan showing the leaf small on a white or black background takes the leaf's paper, not
+        the background, for paper (on such a letter the whole leaf was taken for ink at the rules' level,
+        :data:`RULE_LEVEL`).
+        """
+        region = self.gray
+        if area is not None:
+            left, top, right, bottom = (int(round(v)) for v in area)
+            inner = self.gray[max(0, top):max(0, bottom), max(0, left):max(0, right)]
+            region = inner if inner.size >= 64 else self.gray
+        sample = region[:: max(1, region.shape[0] // 256), :: max(1, region.shape[1] // 256)]
+        paper, dark = float(np.median(sample)), float(np.percentile(sample, 1))
+        return InkMask(self.blocks < paper - level * (paper - dark), self.step)
+
+
+def page_greys(page: Image.Image, max_side: int = INK_SIDE) -> PageGreys:
+    """The page greyed and reduced to blocks so that its longer side is at most ``max_side``."""
     step = max(1, -(-max(page.size) // max_side))
     gray = np.asarray(page.convert("L"))
-    region = gray
-    if area is not None:
-        left, top, right, bottom = (int(round(v)) for v in area)
-        inner = gray[max(0, top):max(0, bottom), max(0, left):max(0, right)]
-        region = inner if inner.size >= 64 else gray
-    sample = region[:: max(1, region.shape[0] // 256), :: max(1, region.shape[1] // 256)]
-    paper, dark = float(np.median(sample)), float(np.percentile(sample, 1))
-    if step > 1:  # a block is as dark as its darkest pixel: a rule one pixel wide is kept
+    blocks = gray
+    if step > 1:
         h, w = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
-        gray = gray[:h, :w].reshape(h // step, step, w).min(axis=1).reshape(h // step, w // step, step).min(axis=2)
-    return [InkMask(gray < paper - level * (paper - dark), step) for level in levels]
+        blocks = gray[:h, :w].reshape(h // step, step, w).min(axis=1).reshape(h // step, w // step, step).min(axis=2)
+    return PageGreys(gray, blocks, step)
