@@ -127,19 +127,18 @@ class Check:
 
 def append_check(folder: Path, check: Check) -> Path:
     """Append one check to the readings folder's journal and flush it to disk; returns the journal."""
-    journal = Path(folder) / JOURNAL_NAME
-    line = json.dumps(asdict(check), ensure_ascii=False) + "\n"
-    with locked(journal), open(journal, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return journal
+    return _append(folder, asdict(check))
 
 
 def append_event(folder: Path, event: dict[str, object]) -> Path:
     """Append one event that is not a check (``{"event": "order" | "join", ...}``) to the journal; returns it."""
+    return _append(folder, event)
+
+
+def _append(folder: Path, entry: dict[str, object]) -> Path:
+    """Append one JSON line to the journal under its lock, flushed to disk before the lock is let go."""
     journal = Path(folder) / JOURNAL_NAME
-    line = json.dumps(event, ensure_ascii=False) + "\n"
+    line = json.dumps(entry, ensure_ascii=False) + "\n"
     with locked(journal), open(journal, "a", encoding="utf-8") as fh:
         fh.write(line)
         fh.flush()
