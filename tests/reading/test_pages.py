@@ -174,6 +174,31 @@ def test_reading_order_columns_and_bands() -> None:
     assert reading_order([]) == []
 
 
+def test_close_columns_stay_apart_despite_a_box_across_them_and_initials_at_their_edge() -> None:
+    """Two columns 20 px apart: the detector's box over both lines of one row, and each right-hand line's
+    initial touching the left column's line ends, used to chain both columns into one, read row by row."""
+    left = [rect(100, 100 + 50 * i, 500, 140 + 50 * i) for i in range(8)]
+    right = [rect(520, 105 + 50 * i, 920, 145 + 50 * i) for i in range(8)]
+    left[3] = rect(100, 252, 920, 295)  # row 4 of both columns, one box
+    del right[3]
+    initials = [rect(480, 150, 560, 195), rect(480, 350, 560, 395)]  # a quarter over the left line's end
+    found = reading_order(sorted(left + right + initials, key=lambda b: (b.center[1], b.center[0])))
+    assert found[:8] == left  # the box across both columns is read with the column holding its start
+    assert found[8:] == [right[0], initials[0], *right[1:4], initials[1], *right[4:]]
+
+
+def test_a_table_of_short_fields_is_read_row_by_row() -> None:
+    """A register: numbers, dates and ditto marks in short fields beside a column of names; the archivists read
+    each row across. A few boxes written over two fields' edges tie the fields together."""
+    fields = [(100, 180), (230, 330), (350, 460), (500, 700)]
+    rows = [[rect(x0, 100 + 50 * i, x1, 140 + 50 * i) for x0, x1 in fields] for i in range(5)]
+    rows[1][1] = rect(160, 150, 260, 190)  # over the number's and the date's fields
+    rows[2][3] = rect(430, 200, 570, 240)  # a name starting in the field before
+    rows[3][2] = rect(300, 250, 410, 290)  # over the date's and the third field
+    boxes = [b for row in rows for b in row]
+    assert reading_order(sorted(boxes, key=lambda b: b.center[0])) == boxes
+
+
 def test_line_box_checks_its_points() -> None:
     box = LineBox([(10.4, 20.6), (50, 20), (50, 40), (10, 40)], 0.5)
     assert box.polygon[0] == (10, 21) and box.bbox == (10, 20, 50, 40) and box.height == 20

@@ -3,7 +3,9 @@
 Stage ``reading`` (NumPy). Deliberately simple: boxes whose horizontal extents overlap and that are near each other
 vertically belong to one column; columns that share some height stand side by side and are read left to right,
 one after the other; blocks of columns that do not (a date above the letter, a signature below it) are read top to
-bottom; within a column, top to bottom by the boxes' centre lines.
+bottom; within a column, top to bottom by the boxes' centre lines. On a page of text only the long boxes that run
+across no two columns build the columns (columns that stand close are otherwise chained into one by a box over both
+or an initial at their edge); on a table every box does, so its rows are read across.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from inkwell.reading.lines.geometry import LineBox, overlap, same_line
 
 __all__ = [
     "COLUMN_GAP",
+    "COLUMN_LINK",
+    "TEXT_SHARE",
     "reading_order",
 ]
 
@@ -24,12 +28,29 @@ __all__ = [
 COLUMN_GAP = 3.0
 
 
+#: Only a box at least this many times as long as it is tall links boxes into one column on a page of text. A
+#: shorter one (an initial at a column's edge, a folio number, a dot of ink) would bridge two columns that stand
+#: close; it joins the column it overlaps most instead.
+COLUMN_LINK = 3.0
+
+
+#: A page where fewer than this share of the boxes are long (:data:`COLUMN_LINK`) is a table (a register's numbers,
+#: dates, ditto marks and names in ruled fields): there every box links, so the fields of a row are read together,
+#: left to right, the way the archivists read a register.
+TEXT_SHARE = 0.5
+
+
 def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
     """Put line boxes in reading order: columns left to right, each top to bottom.
 
     Columns: boxes whose horizontal extents overlap (by a quarter of the
     narrower box) with at most :data:`COLUMN_GAP` line heights between them
-    vertically are in one column, transitively. Columns whose vertical
+    vertically are in one column, transitively. On a page of text (at least
+    :data:`TEXT_SHARE` of the boxes long, :data:`COLUMN_LINK`) only the long
+    boxes link, less those in one column with two boxes side by side (the
+    detector's box over a row of two close columns, a running title); every
+    other box joins the column of the linking box it overlaps most. On a
+    table every box links. Columns whose vertical
     extents overlap stand side by side and form a band, read left to right;
     bands are read top to bottom. Within a column, boxes are read top to
     bottom; boxes on the same height (overlapping by half the lower one) left
@@ -57,12 +78,28 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
         parent[find(i)] = find(j)
 
     bb = [b.bbox for b in items]
-    for i in range(n):
-        for j in range(i + 1, n):
-            narrow = max(1, min(bb[i][2] - bb[i][0], bb[j][2] - bb[j][0]))
-            tall = max(1, bb[i][3] - bb[i][1], bb[j][3] - bb[j][1])
-            if (overlap(bb[i][0], bb[i][2], bb[j][0], bb[j][2]) >= 0.25 * narrow
-                    and -overlap(bb[i][1], bb[i][3], bb[j][1], bb[j][3]) <= COLUMN_GAP * tall):
+    long = [i for i in range(n) if bb[i][2] - bb[i][0] >= COLUMN_LINK * max(1, bb[i][3] - bb[i][1])]
+    table = len(long) < max(2, TEXT_SHARE * n)
+    if table:  # every box links, across fields too
+        long = list(range(n))
+    bridges = set() if table else {k for k in long if _bridges(k, long, bb)}
+    linking = [i for i in long if i not in bridges] or long
+    for a, i in enumerate(linking):  # columns, transitively, from the long boxes that bridge none
+        for j in linking[a + 1:]:
+            if _near(bb[i], bb[j]) is not None:
+                union(i, j)
+    loose = []
+    for k in (k for k in range(n) if k not in linking):  # the others join the linking box they share most with
+        middle = (bb[k][1] + bb[k][3]) / 2
+        near = [(overlap(bb[k][0], bb[k][2], bb[j][0], bb[j][2]), -abs(middle - (bb[j][1] + bb[j][3]) / 2), j)
+                for j in linking if j != k and _near(bb[k], bb[j]) is not None]
+        if near:  # most shared across, then nearest up or down
+            union(k, max(near)[2])
+        else:
+            loose.append(k)
+    for a, i in enumerate(loose):  # boxes near no linking box: among themselves
+        for j in loose[a + 1:]:
+            if _near(bb[i], bb[j]) is not None:
                 union(i, j)
     columns: dict[int, list[int]] = {}
     for i in range(n):
@@ -85,6 +122,31 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
         for a in sorted(band, key=lambda a: extent[a][2]):
             ordered.extend(items[i] for i in _top_to_bottom(cols[a], items))
     return ordered
+
+
+def _bridges(k: int, long: list[int], bb: list[tuple[int, int, int, int]]) -> bool:
+    """Whether box ``k`` runs across two columns: it is in one column (:func:`_near`) with two boxes, each at least
+    a third as wide as it, that stand side by side (no overlap across, some overlap down). So looks the detector's
+    box over two lines of close columns, or a running title over both."""
+    third = (bb[k][2] - bb[k][0]) / 3
+    near = [j for j in long if j != k and bb[j][2] - bb[j][0] >= third and _near(bb[k], bb[j]) is not None]
+    for a, i in enumerate(near):
+        for j in near[a + 1:]:
+            if overlap(bb[i][0], bb[i][2], bb[j][0], bb[j][2]) <= 0 < overlap(bb[i][1], bb[i][3], bb[j][1], bb[j][3]):
+                return True
+    return False
+
+
+def _near(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float | None:
+    """How much of the narrower box two boxes share across (0 to 1) when they are in one column: their
+    horizontal extents overlap by a quarter of the narrower one, and at most :data:`COLUMN_GAP` line
+    heights (the taller box's) lie between them vertically. None when they are not."""
+    narrow = max(1, min(a[2] - a[0], b[2] - b[0]))
+    tall = max(1, a[3] - a[1], b[3] - b[1])
+    share = overlap(a[0], a[2], b[0], b[2]) / narrow
+    if share >= 0.25 and -overlap(a[1], a[3], b[1], b[3]) <= COLUMN_GAP * tall:
+        return share
+    return None
 
 
 def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
