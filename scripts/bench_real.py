@@ -11,7 +11,8 @@ upright line boxes, best pairs first). Prints one table, a row per folder and th
 * running: recall on running text, ground-truth lines tagged as drop capitals, numbering, stamps, seals,
   graphics or music left out (``linescore.NOT_RUNNING_TEXT``; PAGE-XML files tag none, so all their lines count);
 * 2-line: lines found whose polygon covers at least half of each of two ground-truth line polygons (shapely),
-  as a share of the lines found;
+  as a share of the lines found; 2-run: the same counting running-text lines only (a folio number or a drop
+  capital held with its line left out);
 * order: of the consecutive ground-truth line pairs whose lines were both found, the share page mode
   also reads one right after the other (lines found that match no ground-truth line, such as an untranscribed
   stamp or clerk's note, left aside);
@@ -63,9 +64,10 @@ def row(name: str, scores: list[PageScore], errors: float, chars: int, baseline:
     running = sum(s.running for s in scores)
     running_matched = sum(s.running_matched for s in scores)
     two = sum(s.two_lines for s in scores)
+    two_running = sum(s.two_running for s in scores)
     return (f"{name:<22} {len(scores):>5} {lines:>6} {found:>6} {matched / max(1, lines):>7.3f} "
             f"{running_matched / max(1, running):>7.3f} {matched / max(1, found):>9.3f} "
-            f"{two:>4} {two / max(1, found):>6.1%} {in_order / max(1, pairs):>6.3f} {seconds:>7.2f} {cer}")
+            f"{two:>4} {two / max(1, found):>6.1%} {two_running / max(1, found):>6.1%} {in_order / max(1, pairs):>6.3f} {seconds:>7.2f} {cer}")
 
 
 def main() -> None:
@@ -78,7 +80,7 @@ def main() -> None:
                         help="page mode over PP-OCR's detector, or kraken's baseline segmenter (if installed)")
     args = parser.parse_args()
     header = (f"{'folder':<22} {'pages':>5} {'lines':>6} {'found':>6} {'recall':>7} {'running':>7} {'precision':>9} "
-              f"{'2-line':>11} {'order':>6} {'s/page':>7} {'ppocr CER':>9}")
+              f"{'2-line':>11} {'2-run':>6} {'order':>6} {'s/page':>7} {'ppocr CER':>9}")
     table, everything, all_errors, all_chars = [header], [], 0.0, 0
     warmed = False
     for folder in args.folders:

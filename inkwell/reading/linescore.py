@@ -106,6 +106,8 @@ class PageScore:
         running: Ground-truth lines of running text (:data:`NOT_RUNNING_TEXT` left out).
         running_matched: Of those, lines matched.
         two_lines: Lines found whose polygon holds two ground-truth lines (:func:`two_line_count`).
+        two_running: Of those, lines found that hold two lines of running text (a folio number or a drop capital
+            held with its line left out).
     """
 
     lines: int
@@ -117,6 +119,7 @@ class PageScore:
     running: int = 0
     running_matched: int = 0
     two_lines: int = 0
+    two_running: int = 0
 
 
 def _bbox(points: Sequence[tuple[float, float]]) -> _Box:
@@ -171,7 +174,8 @@ def _shape(points: Sequence[tuple[float, float]]) -> object:
     return make_valid(Polygon(points))
 
 
-def two_line_count(truth: Sequence[Points], found: Sequence[Points], cover: float = TWO_LINE_COVER) -> int:
+def two_line_count(truth: Sequence[Points], found: Sequence[Points], cover: float = TWO_LINE_COVER,
+                   counted: Sequence[bool] | None = None) -> int:
     """How many lines found hold two lines: their polygon covers at least ``cover`` of the area of each of two
     ground-truth line polygons (measured on the polygons themselves, with shapely).
 
@@ -179,6 +183,7 @@ def two_line_count(truth: Sequence[Points], found: Sequence[Points], cover: floa
         truth: Ground-truth line polygons.
         found: Polygons of the lines found.
         cover: Share of a ground-truth line's area that counts as held.
+        counted: Whether each ground-truth line counts (default: all do); e.g. running text only.
 
     Returns:
         The number of such lines found.
@@ -186,7 +191,7 @@ def two_line_count(truth: Sequence[Points], found: Sequence[Points], cover: floa
     from shapely import STRtree
 
     lines = [_shape(p) for p in truth]
-    areas = [g.area for g in lines]
+    areas = [g.area if counted is None or counted[k] else 0.0 for k, g in enumerate(lines)]
     tree = STRtree(lines)
     count = 0
     for points in found:
@@ -227,13 +232,15 @@ def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.
     following = {a: b for a, b in zip(used, used[1:])}  # the next found line that is a ground-truth line
     in_order = sum(1 for a, b in pairs if following.get(a) == b)
     running = list(running) if running is not None else [True] * len(truth)
-    two = 0
+    two = two_running = 0
     if truth_polygons is not None:
         polygons = found_polygons if found_polygons is not None else [
             [(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3])] for b in found]
         two = two_line_count(truth_polygons, polygons)
+        two_running = two_line_count(truth_polygons, polygons, counted=running) if not all(running) else two
     return PageScore(len(truth), len(found), len(matched), len(pairs), in_order, seconds,
-                     running=sum(running), running_matched=sum(1 for i in matched if running[i]), two_lines=two)
+                     running=sum(running), running_matched=sum(1 for i in matched if running[i]), two_lines=two,
+                     two_running=two_running)
 
 
 def _image_beside(xml: Path, named: str) -> Path | None:

@@ -148,6 +148,14 @@ def test_two_line_count_measures_the_polygons() -> None:
     assert two_line_count(truth, [[(0, 0), (100, 0), (100, 45), (0, 45)]]) == 1
     assert two_line_count(truth, [[(0, 0), (100, 0), (100, 30), (0, 30)]]) == 0  # a fifth of the second line
     assert two_line_count(truth, truth) == 0
+    # a folio number held with the first line: two lines, but one of running text
+    number = [(80, 0), (100, 0), (100, 20), (80, 20)]
+    truth = [[(0, 0), (75, 0), (75, 20), (0, 20)], number]
+    both = [[(0, 0), (100, 0), (100, 20), (0, 20)]]
+    assert two_line_count(truth, both) == 1 and two_line_count(truth, both, counted=[True, False]) == 0
+    score = score_page([(0, 0, 75, 20), (80, 0, 100, 20)], [(0, 0, 100, 20)], running=[True, False],
+                       truth_polygons=truth, found_polygons=both)
+    assert (score.two_lines, score.two_running) == (1, 0)
 
 
 def test_sloping_lines_one_under_the_other_never_merge_and_read_top_down() -> None:
