@@ -24,6 +24,8 @@ from inkwell.reading.lines.cut import crop_lines
 from inkwell.reading.lines.detect import crowding
 from inkwell.reading.lines.geometry import LineBox
 from inkwell.reading.lines.ink import RULE_LEVEL, InkMask, ink_mask, ink_masks, rule_columns
+from inkwell.reading.lines import gutters
+from inkwell.reading.lines.gutters import split_at_gutters
 from inkwell.reading.lines.join import merge_fragments
 from inkwell.reading.lines.kinds import NOT_TEXT_FLAG, line_kinds, turned
 from inkwell.reading.lines.marks import table_marks
@@ -184,6 +186,39 @@ def test_no_join_across_a_ruled_line_or_a_column_gutter() -> None:
     # the same gaps between words of running text: lines above and below cross them
     text = [rect(100, 100, 300, 140), rect(330, 101, 500, 141), rect(100, 160, 520, 200), rect(100, 220, 510, 260)]
     assert len(merge_fragments(text, max_gap=1.0)) == 3
+    # two close columns whose padded boxes overlap the next column's line starts by a little: still a gutter
+    close = [box for k in range(5) for box in (rect(100, 100 + 60 * k, 515, 140 + 60 * k),
+                                               rect(500, 101 + 60 * k, 900, 141 + 60 * k))]
+    assert len(merge_fragments(close)) == 10
+
+
+def test_a_box_across_two_close_columns_of_text_is_cut_at_their_gutter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four rows of two columns 20 px apart, found apart, and one row that the detector drew as one box."""
+    left = [rect(100, 100 + 60 * k, 510, 140 + 60 * k) for k in range(5)]
+    right = [rect(500, 101 + 60 * k, 900, 141 + 60 * k) for k in range(5)]
+    across = rect(100, 220, 900, 261)
+    boxes = [*left[:2], *right[:2], across, *left[3:], *right[3:]]
+    paper = InkMask(np.zeros((400, 1000), dtype=bool))
+    cut = split_at_gutters(boxes, paper)
+    assert len(cut) == len(boxes) + 1
+    pieces = sorted((b for b in cut if b not in boxes), key=lambda b: b.bbox[0])
+    assert [b.bbox[0] for b in pieces] == [100, pieces[0].bbox[2]] and 490 <= pieces[0].bbox[2] <= 520
+    assert pieces[1].bbox[2] == 900
+    # ink through the gutter in the box's own line (a word written across it): no cut
+    inked = InkMask(np.zeros((400, 1000), dtype=bool))
+    inked.mask[225:256, 400:620] = True
+    assert split_at_gutters(boxes, inked) == boxes
+    # one column, a long line among shorter ones: nothing beside it to make a gutter
+    column = [rect(100, 100 + 60 * k, 600 - 50 * k, 140 + 60 * k) for k in range(5)]
+    assert split_at_gutters(column, paper) == column
+    # a table (most boxes short fields): its gaps are no gutters, though they would make one on a page of text
+    fields = [box for k in range(5) for box in (rect(100, 100 + 60 * k, 300, 140 + 60 * k),
+                                                rect(320, 100 + 60 * k, 380, 140 + 60 * k),
+                                                rect(400, 100 + 60 * k, 460, 140 + 60 * k))]
+    table = [*fields[:6], rect(100, 220, 460, 260), *fields[9:]]
+    assert split_at_gutters(table, paper) == table
+    monkeypatch.setattr(gutters, "is_table", lambda boxes: False)
+    assert len(split_at_gutters(table, paper)) == len(table) + 1
 
 
 def test_facing_page_fragments_at_the_scan_edge_are_left_out() -> None:

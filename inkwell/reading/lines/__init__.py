@@ -4,7 +4,8 @@ Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each
 
 1. **find** (:mod:`~inkwell.reading.lines.detect`): PP-OCR's text detector, its 4-point boxes;
 2. **clean** (:mod:`~inkwell.reading.lines.clean`): cut where a ruled line crosses a box, drop a facing page's
-   fragments at the scan's edge;
+   fragments at the scan's edge; and (:mod:`~inkwell.reading.lines.gutters`) cut a box the detector ran across
+   two close columns of text where their gutter runs;
 3. **join** (:mod:`~inkwell.reading.lines.join`): pieces of one line become one box;
 4. **marks** (:mod:`~inkwell.reading.lines.marks`, ruled registers only): ditto marks become fields;
 5. **split** (:mod:`~inkwell.reading.lines.split`): a box over two or more lines is cut into one per line;
@@ -28,6 +29,7 @@ from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.detect import MAX_SIDE, detect_boxes
 from inkwell.reading.lines.geometry import LINE_PAD, LineBox, line_height, pad_box
 from inkwell.reading.lines.ink import INK_LEVEL, RULE_LEVEL, page_greys
+from inkwell.reading.lines.gutters import split_at_gutters
 from inkwell.reading.lines.join import MERGE_GAP, merge_fragments
 from inkwell.reading.lines.kinds import line_kinds
 from inkwell.reading.lines.kraken import kraken_lines
@@ -78,6 +80,7 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
                max(b.bbox[2] for b in found), max(b.bbox[3] for b in found))
     rules = greys.mask(RULE_LEVEL, area=writing)
     found = split_at_rules(drop_edge_fragments(found, width, height), rules)  # 2. clean
+    found = split_at_gutters(found, ink)
     found = merge_fragments(found, max_gap=merge_gap, ink=rules)  # 3. join
     found = table_marks(found, faint, fainter)  # 4. marks
     found = split_tall(found, ink)  # 5. split

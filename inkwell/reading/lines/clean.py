@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from inkwell.reading.lines.geometry import LineBox, box_axes
+from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across
 from inkwell.reading.lines.ink import InkMask, rule_columns
 
 __all__ = [
@@ -65,28 +63,8 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
                 if not cuts or cut - cuts[-1] >= height:  # rules closer than the box is tall: one cut, no sliver
                     cuts.append(cut)
             x += 1
-        out.extend(_cut(box, cuts))
+        out.extend(cut_across(box, cuts))
     return out
-
-
-def _cut(box: LineBox, cuts: Sequence[float]) -> list[LineBox]:
-    """A quadrilateral cut by upright lines at the given x positions (its top and bottom edges kept)."""
-    tl, tr, br, bl = (np.asarray(p, dtype=np.float64) for p in box.polygon)
-
-    def at(a: np.ndarray, b: np.ndarray, x: float) -> tuple[float, float]:
-        t = 0.0 if b[0] == a[0] else min(1.0, max(0.0, (x - a[0]) / (b[0] - a[0])))
-        p = a + t * (b - a)
-        return float(p[0]), float(p[1])
-
-    edges = [None, *sorted(cuts), None]
-    pieces = []
-    for x_left, x_right in zip(edges, edges[1:]):
-        top_left = tuple(tl) if x_left is None else at(tl, tr, x_left)
-        bottom_left = tuple(bl) if x_left is None else at(bl, br, x_left)
-        top_right = tuple(tr) if x_right is None else at(tl, tr, x_right)
-        bottom_right = tuple(br) if x_right is None else at(bl, br, x_right)
-        pieces.append(LineBox([top_left, top_right, bottom_right, bottom_left], box.score))
-    return pieces
 
 
 def drop_edge_fragments(boxes: Sequence[LineBox], width: int, height: int) -> list[LineBox]:

@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "COLUMN_LINK",
     "LINE_PAD",
     "MERGE_DRIFT",
     "MERGE_GROWTH",
     "MIN_LINES",
+    "TEXT_SHARE",
     "LineBox",
     "box_axes",
+    "cut_across",
+    "is_long",
+    "is_table",
     "line_height",
     "overlap",
     "pad_box",
@@ -41,6 +46,17 @@ MERGE_DRIFT = 0.25
 #: tall as the tallest piece (measured across the line): pieces of one line make a box about as tall
 #: as its tallest word, a line joined to the next one a box twice as tall.
 MERGE_GROWTH = 1.5
+
+
+#: A box at least this many times as long as it is tall is a long one: a line of text, or most of one, rather than
+#: an initial, a number, a ditto mark or a register's short field.
+COLUMN_LINK = 3.0
+
+
+#: A page where fewer than this share of the boxes are long (:data:`COLUMN_LINK`) is a table (a register's numbers,
+#: dates, ditto marks and names in ruled fields) rather than a page of text: its rows are read across, and its
+#: fields' gaps are no column gutters. Measured on the shared pages: registers 0.34-0.42, text pages 0.5-0.99.
+TEXT_SHARE = 0.5
 
 
 #: Fewest level boxes (at least twice as long as tall) a page needs for its line height to be known.
@@ -145,6 +161,38 @@ def same_line(a: LineBox, b: LineBox, max_gap: float) -> float | None:
     if abs(drift) > MERGE_DRIFT * min(hl, hr) or max(hl, hr) > MERGE_GROWTH * min(hl, hr):
         return None
     return gap
+
+
+def is_long(box: LineBox) -> bool:
+    """Whether a box is long (:data:`COLUMN_LINK`), on its upright bounding box."""
+    left, top, right, bottom = box.bbox
+    return right - left >= COLUMN_LINK * max(1, bottom - top)
+
+
+def is_table(boxes: Sequence[LineBox]) -> bool:
+    """Whether the boxes found on a page make a table: fewer than :data:`TEXT_SHARE` of them long."""
+    return sum(map(is_long, boxes)) < max(2, TEXT_SHARE * len(boxes))
+
+
+def cut_across(box: LineBox, cuts: Sequence[float]) -> list[LineBox]:
+    """A quadrilateral cut by upright lines at the given page x positions (its top and bottom edges kept, its score
+    and slope too), left to right."""
+    tl, tr, br, bl = (np.asarray(p, dtype=np.float64) for p in box.polygon)
+
+    def at(a: np.ndarray, b: np.ndarray, x: float) -> tuple[float, float]:
+        t = 0.0 if b[0] == a[0] else min(1.0, max(0.0, (x - a[0]) / (b[0] - a[0])))
+        p = a + t * (b - a)
+        return float(p[0]), float(p[1])
+
+    edges = [None, *sorted(cuts), None]
+    pieces = []
+    for x_left, x_right in zip(edges, edges[1:]):
+        top_left = tuple(tl) if x_left is None else at(tl, tr, x_left)
+        bottom_left = tuple(bl) if x_left is None else at(bl, br, x_left)
+        top_right = tuple(tr) if x_right is None else at(tl, tr, x_right)
+        bottom_right = tuple(br) if x_right is None else at(bl, br, x_right)
+        pieces.append(LineBox([top_left, top_right, bottom_right, bottom_left], box.score))
+    return pieces
 
 
 def pad_box(box: LineBox, pad: float, width: int, height: int) -> LineBox:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from inkwell.reading.lines.geometry import MERGE_GROWTH, LineBox, box_axes, same_line
+from inkwell.reading.lines.gutters import GUTTER_SLACK
 from inkwell.reading.lines.ink import RULE_SPAN, InkMask, rule_columns
 
 __all__ = [
@@ -77,7 +78,9 @@ def _gutter_between(items: Sequence[LineBox], i: int, j: int) -> bool:
     """Whether the gap between boxes ``i`` and ``j`` (side by side on one row) is a column gutter.
 
     Within :data:`~inkwell.reading.lines.ink.RULE_SPAN` line heights above and below the pair, at least two other lines are
-    found, and none of them crosses the middle of the gap: the gap runs down the page like the space
+    found, and none of them crosses the middle of the gap (by more than
+    :data:`~inkwell.reading.lines.gutters.GUTTER_SLACK` line heights either
+    side): the gap runs down the page like the space
     between a table's columns or a page's columns. A gap between two words is crossed by the words of
     the lines above and below it.
     """
@@ -93,7 +96,7 @@ def _gutter_between(items: Sequence[LineBox], i: int, j: int) -> bool:
         dy = abs(other.center[1] - row)
         if 0.5 * height < dy <= RULE_SPAN / 2 * height:
             neighbours += 1
-            crossing += other.bbox[0] < middle < other.bbox[2]
+            crossing += other.bbox[0] + GUTTER_SLACK * height < middle < other.bbox[2] - GUTTER_SLACK * height
     return neighbours >= 2 and crossing == 0
 
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inkwell.reading.lines.geometry import LineBox, overlap, same_line
+from inkwell.reading.lines.geometry import LineBox, is_long, is_table, overlap, same_line
 
 __all__ = [
     "COLUMN_GAP",
-    "COLUMN_LINK",
-    "TEXT_SHARE",
     "reading_order",
 ]
 
@@ -28,25 +26,13 @@ __all__ = [
 COLUMN_GAP = 3.0
 
 
-#: Only a box at least this many times as long as it is tall links boxes into one column on a page of text. A
-#: shorter one (an initial at a column's edge, a folio number, a dot of ink) would bridge two columns that stand
-#: close; it joins the column it overlaps most instead.
-COLUMN_LINK = 3.0
-
-
-#: A page where fewer than this share of the boxes are long (:data:`COLUMN_LINK`) is a table (a register's numbers,
-#: dates, ditto marks and names in ruled fields): there every box links, so the fields of a row are read together,
-#: left to right, the way the archivists read a register.
-TEXT_SHARE = 0.5
-
-
 def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
     """Put line boxes in reading order: columns left to right, each top to bottom.
 
     Columns: boxes whose horizontal extents overlap (by a quarter of the
     narrower box) with at most :data:`COLUMN_GAP` line heights between them
-    vertically are in one column, transitively. On a page of text (at least
-    :data:`TEXT_SHARE` of the boxes long, :data:`COLUMN_LINK`) only the long
+    vertically are in one column, transitively. On a page of text
+    (:func:`~inkwell.reading.lines.geometry.is_table` says no) only the long
     boxes link, less those in one column with two boxes side by side (the
     detector's box over a row of two close columns, a running title); every
     other box joins the column of the linking box it overlaps most. On a
@@ -78,8 +64,8 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
         parent[find(i)] = find(j)
 
     bb = [b.bbox for b in items]
-    long = [i for i in range(n) if bb[i][2] - bb[i][0] >= COLUMN_LINK * max(1, bb[i][3] - bb[i][1])]
-    table = len(long) < max(2, TEXT_SHARE * n)
+    table = is_table(items)
+    long = [i for i in range(n) if is_long(items[i])]
     if table:  # every box links, across fields too
         long = list(range(n))
     bridges = set() if table else {k for k in long if _bridges(k, long, bb)}
