@@ -274,6 +274,19 @@ def test_a_box_crossed_by_a_ruled_line_is_cut_there() -> None:
     assert [abs(b.bbox[2] - 400) <= 3 for b in split_at_rules([row], coarse)][:1] == [True]
 
 
+def test_a_word_written_past_a_column_frame_stays_with_its_line() -> None:
+    """A page of text ruled with a frame at x 600, its lines running a word (1.5 line heights) past it: the frame
+    cuts nothing there; on a table (most boxes short fields) the same rule cuts the box apart."""
+    lines = [rect(100, 100 + 60 * k, 660, 140 + 60 * k) for k in range(6)]
+    ink = InkMask(np.zeros((800, 1000), dtype=bool))
+    ink.mask[:, 599:601] = True
+    assert split_at_rules(lines, ink) == lines
+    fields = [rect(700, 100 + 60 * k, 760, 140 + 60 * k) for k in range(6)] + [
+        rect(800, 100 + 60 * k, 860, 140 + 60 * k) for k in range(6)]
+    table = split_at_rules([lines[0], *fields], ink)
+    assert len(table) == len(fields) + 2 and any(abs(b.bbox[2] - 600) <= 3 for b in table)
+
+
 def test_crowded_pages_are_told_from_spaced_ones() -> None:
     spaced = [rect(100, 100 + 60 * k, 900, 190 + 60 * k) for k in range(8)]  # boxes 1.5 spacings tall
     stacked = [rect(100, 100 + 30 * k, 900, 190 + 30 * k) for k in range(8)]  # 3 spacings: two lines each

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across
+from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_table
 from inkwell.reading.lines.ink import InkMask, rule_columns
 
 __all__ = [
     "EDGE_FRAGMENT",
     "EDGE_MARGIN",
+    "RULE_SIDE",
     "drop_edge_fragments",
     "split_at_rules",
 ]
@@ -27,12 +28,20 @@ EDGE_MARGIN = 0.01
 EDGE_FRAGMENT = 0.35
 
 
+#: On a page of text (:func:`~inkwell.reading.lines.geometry.is_table` says no), a ruled line cuts a box only where
+#: it leaves at least this many box heights on either side: a ruled line there is a column's frame, and a word
+#: written past it (the frame drawn before the text, a line's last word run over it) stays with its line. On a
+#: table, half a box height: a register's short fields are cut apart.
+RULE_SIDE = 2.0
+
+
 def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
     """Cut boxes where a ruled line crosses them: the detector sometimes runs a table row's fields, or a
     heading across a book's gutter, into one box.
 
-    A cut is made at each run of ruled columns (:func:`~inkwell.reading.lines.ink.rule_columns`) that leaves at least half a
-    line height of box on either side; the pieces keep the box's slope and score.
+    A cut is made at each run of ruled columns (:func:`~inkwell.reading.lines.ink.rule_columns`) that leaves at least
+    :data:`RULE_SIDE` box heights on either side on a page of text, half a box height on a table; the pieces keep the
+    box's slope and score.
 
     Args:
         boxes: Detected boxes.
@@ -45,10 +54,11 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
     if ink is None:
         return list(boxes)
     out: list[LineBox] = []
+    side = 0.5 if is_table(boxes) else RULE_SIDE
     for box in boxes:
         left, _, right, _ = box.bbox
         _, _, height, _ = box_axes(box)
-        margin = max(2, int(height / 2))
+        margin = max(2, int(side * height))
         ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
         if not ruled.any():
             out.append(box)
