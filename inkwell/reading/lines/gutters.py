@@ -24,6 +24,7 @@ __all__ = [
     "GUTTER_LINES",
     "GUTTER_SIDE",
     "GUTTER_SLACK",
+    "lines_around",
     "split_at_gutters",
 ]
 
@@ -42,6 +43,15 @@ GUTTER_SIDE = 2.0
 #: A line above or below crosses a gutter only where it runs more than this many line heights into it: the
 #: detector's boxes of two close columns overlap the next column's line ends a little (its boxes are padded).
 GUTTER_SLACK = 0.5
+
+
+def lines_around(boxes: Sequence[LineBox], y: float, height: float,
+                 skip: Sequence[LineBox] = ()) -> list[tuple[int, int, int, int]]:
+    """The upright boxes of the lines (``skip`` left out) whose centres lie between half a line height and half
+    :data:`~inkwell.reading.lines.ink.RULE_SPAN` line heights above or below ``y``: the rows whose gaps show whether
+    a gap at ``y`` runs down the page like a gutter (here, and in the join's :func:`~inkwell.reading.lines.join.merge_fragments`)."""
+    return [b.bbox for b in boxes if all(b is not s for s in skip)
+            and 0.5 * height < abs(b.center[1] - y) <= RULE_SPAN / 2 * height]
 
 
 def split_at_gutters(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
@@ -82,8 +92,7 @@ def _gutter(box: LineBox, boxes: Sequence[LineBox], ink: InkMask) -> float | Non
     left, top, right, bottom = box.bbox
     _, _, height, _ = box_axes(box)
     y = box.center[1]
-    around = [b.bbox for b in boxes if b is not box and 0.5 * height < abs(b.center[1] - y) <= RULE_SPAN / 2 * height
-              and b.bbox[0] < right and b.bbox[2] > left]
+    around = [b for b in lines_around(boxes, y, height, (box,)) if b[0] < right and b[2] > left]
     lo, hi = int(left + GUTTER_SIDE * height), int(right - GUTTER_SIDE * height)
     if len(around) < 2 * GUTTER_LINES or hi <= lo:
         return None

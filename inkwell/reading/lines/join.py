@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from inkwell.reading.lines.geometry import MERGE_GROWTH, LineBox, box_axes, same_line
-from inkwell.reading.lines.gutters import GUTTER_SLACK
-from inkwell.reading.lines.ink import RULE_SPAN, InkMask, rule_columns
+from inkwell.reading.lines.gutters import GUTTER_SLACK, lines_around
+from inkwell.reading.lines.ink import InkMask, rule_columns
 
 __all__ = [
     "MERGE_GAP",
@@ -89,15 +89,9 @@ def _gutter_between(items: Sequence[LineBox], i: int, j: int) -> bool:
     middle = (left.bbox[2] + right.bbox[0]) / 2
     height = max(1.0, (box_axes(a)[2] + box_axes(b)[2]) / 2)
     row = (a.center[1] + b.center[1]) / 2
-    neighbours = crossing = 0
-    for k, other in enumerate(items):
-        if k in (i, j):
-            continue
-        dy = abs(other.center[1] - row)
-        if 0.5 * height < dy <= RULE_SPAN / 2 * height:
-            neighbours += 1
-            crossing += other.bbox[0] + GUTTER_SLACK * height < middle < other.bbox[2] - GUTTER_SLACK * height
-    return neighbours >= 2 and crossing == 0
+    around = lines_around(items, row, height, (a, b))
+    slack = GUTTER_SLACK * height
+    return len(around) >= 2 and not any(x0 + slack < middle < x1 - slack for x0, _, x1, _ in around)
 
 
 def merge_fragments(boxes: Sequence[LineBox], *, max_gap: float = MERGE_GAP,

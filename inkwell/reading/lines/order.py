@@ -63,6 +63,12 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
     def union(i: int, j: int) -> None:
         parent[find(i)] = find(j)
 
+    def chain(indices: list[int]) -> None:  # boxes in one column with each other, transitively
+        for a, i in enumerate(indices):
+            for j in indices[a + 1:]:
+                if _near(bb[i], bb[j]) is not None:
+                    union(i, j)
+
     bb = [b.bbox for b in items]
     table = is_table(items)
     long = [i for i in range(n) if is_long(items[i])]
@@ -70,12 +76,10 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
         long = list(range(n))
     bridges = set() if table else {k for k in long if _bridges(k, long, bb)}
     linking = [i for i in long if i not in bridges] or long
-    for a, i in enumerate(linking):  # columns, transitively, from the long boxes that bridge none
-        for j in linking[a + 1:]:
-            if _near(bb[i], bb[j]) is not None:
-                union(i, j)
+    chain(linking)  # columns from the long boxes that bridge none
     loose = []
-    for k in (k for k in range(n) if k not in linking):  # the others join the linking box they share most with
+    linked = set(linking)
+    for k in (k for k in range(n) if k not in linked):  # the others join the linking box they share most with
         middle = (bb[k][1] + bb[k][3]) / 2
         near = [(overlap(bb[k][0], bb[k][2], bb[j][0], bb[j][2]), -abs(middle - (bb[j][1] + bb[j][3]) / 2), j)
                 for j in linking if j != k and _near(bb[k], bb[j]) is not None]
@@ -83,10 +87,7 @@ def reading_order(boxes: Sequence[LineBox]) -> list[LineBox]:
             union(k, max(near)[2])
         else:
             loose.append(k)
-    for a, i in enumerate(loose):  # boxes near no linking box: among themselves
-        for j in loose[a + 1:]:
-            if _near(bb[i], bb[j]) is not None:
-                union(i, j)
+    chain(loose)  # boxes near no linking box: among themselves
     columns: dict[int, list[int]] = {}
     for i in range(n):
         columns.setdefault(find(i), []).append(i)
