@@ -7,7 +7,9 @@ Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each
    fragments at the scan's edge; and (:mod:`~inkwell.reading.lines.gutters`) cut a box the detector ran across
    two close columns of text where their gutter runs;
 3. **join** (:mod:`~inkwell.reading.lines.join`): pieces of one line become one box;
-4. **marks** (:mod:`~inkwell.reading.lines.marks`, ruled registers only): ditto marks become fields;
+4. **marks** (:mod:`~inkwell.reading.lines.marks`, ruled registers only): ditto marks become fields; and
+   (:mod:`~inkwell.reading.lines.rubrics`, pages in colour) a row of black writing that runs into a red heading is
+   cut where the red begins;
 5. **split** (:mod:`~inkwell.reading.lines.split`): a box over two or more lines is cut into one per line;
 6. **order** (:mod:`~inkwell.reading.lines.order`): reading order, columns left to right;
 7. **outline** (:mod:`~inkwell.reading.lines.outline`): each line's polygon, cut along the seams to its neighbours;
@@ -36,6 +38,7 @@ from inkwell.reading.lines.kraken import kraken_lines
 from inkwell.reading.lines.marks import MARK_LEVEL, table_marks
 from inkwell.reading.lines.order import reading_order
 from inkwell.reading.lines.outline import outline_lines
+from inkwell.reading.lines.rubrics import page_redness, split_at_rubrics
 from inkwell.reading.lines.split import split_tall
 
 __all__ = ["LINE_FINDERS", "LineBox", "detect_lines"]
@@ -83,6 +86,7 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
     found = split_at_gutters(found, ink)
     found = merge_fragments(found, max_gap=merge_gap, ink=rules)  # 3. join
     found = table_marks(found, faint, fainter)  # 4. marks
+    found = split_at_rubrics(found, ink, page_redness(page, greys.step))
     found = split_tall(found, ink)  # 5. split
     pad = LINE_PAD * line_height(found)
     found = reading_order([pad_box(b, pad, width, height) for b in found])  # 6. order
