@@ -22,7 +22,7 @@ from inkwell.reading.lines import detect_lines
 from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.cut import crop_lines
 from inkwell.reading.lines.detect import crowding
-from inkwell.reading.lines.geometry import LineBox
+from inkwell.reading.lines.geometry import LineBox, box_axes, line_height
 from inkwell.reading.lines.ink import RULE_LEVEL, InkMask, ink_mask, ink_masks, rule_columns
 from inkwell.reading.lines import gutters
 from inkwell.reading.lines.gutters import split_at_gutters
@@ -131,6 +131,15 @@ def test_a_stamp_shaped_box_is_flagged_not_text() -> None:
     word = rect(100, 500, 180, 540)  # a short word: small, not a stamp
     kinds = line_kinds(Image.new("RGB", (1200, 800), "white"), [*lines, stamp, word])
     assert [b.flags for b in kinds] == [()] * 5 + [(NOT_TEXT_FLAG,), ()]
+
+
+def test_lines_cut_along_their_seams_are_measured_by_their_upright_box() -> None:
+    # after the outline stage a line's polygon is its top edge left to right, then its bottom edge: its first four
+    # points are not a box's corners, and a seam can leave three points
+    outline = LineBox([(100, 100), (300, 96), (500, 104), (700, 100), (700, 140), (400, 146), (100, 140)])
+    assert box_axes(outline)[2:] == (50.0, 600.0)
+    assert box_axes(LineBox([(100, 100), (700, 100), (400, 140)]))[2:] == (40.0, 600.0)
+    assert line_height([outline] * 4) == 50.0
 
 
 def test_a_box_over_two_lines_is_split_at_the_valley_between_them() -> None:

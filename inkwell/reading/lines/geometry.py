@@ -117,17 +117,19 @@ def box_axes(box: LineBox) -> tuple[np.ndarray, np.ndarray, float, float]:
     """A box's centre, direction along its text (pointing right), height across it and length along it.
 
     A box taller than wide (one letter, a number, a ditto mark) has no direction of its own: it is
-    taken as level, with its upright bounding box's height and width.
+    taken as level, with its upright bounding box's height and width; so is an outline that is no 4-point box (a
+    line cut along its seams, :mod:`~inkwell.reading.lines.outline`), whose first points need not be its corners.
     """
     pts = np.asarray(box.polygon, dtype=np.float64)
-    along = ((pts[1] - pts[0]) + (pts[2] - pts[3])) / 2
-    across = ((pts[3] - pts[0]) + (pts[2] - pts[1])) / 2
-    length, height = float(np.linalg.norm(along)), float(np.linalg.norm(across))
     centre = pts.mean(axis=0)
-    if length <= height or along[0] <= 0:
-        left, top, right, bottom = box.bbox
-        return centre, np.array([1.0, 0.0]), float(max(1, bottom - top)), float(max(1, right - left))
-    return centre, along / length, max(1.0, height), length
+    if len(pts) == 4:
+        along = ((pts[1] - pts[0]) + (pts[2] - pts[3])) / 2
+        across = ((pts[3] - pts[0]) + (pts[2] - pts[1])) / 2
+        length, height = float(np.linalg.norm(along)), float(np.linalg.norm(across))
+        if length > height and along[0] > 0:
+            return centre, along / length, max(1.0, height), length
+    left, top, right, bottom = box.bbox
+    return centre, np.array([1.0, 0.0]), float(max(1, bottom - top)), float(max(1, right - left))
 
 
 def line_height(boxes: Sequence[LineBox]) -> float:
