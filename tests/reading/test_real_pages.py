@@ -342,6 +342,24 @@ def test_ditto_marks_join_the_field_they_continue_in_their_cell() -> None:
     assert out[-1].bbox[0] == 410 and 532 <= out[-1].bbox[2] < 560  # the day to the last mark, inside the cell
 
 
+def test_ditto_marks_the_detector_boxed_itself_join_the_day_before_them() -> None:
+    # a crowded register seen closer: the detector boxes the day and each ditto mark apart ("6", '"', '"'); the
+    # archivists' field is one line, as when the detector misses the marks
+    boxes, ink = register()
+    day = rect(410, 162, 440, 198)
+    marks = [rect(466, 172, 478, 188), rect(526, 172, 538, 188)]
+    ink.mask[175:185, 470:473] = ink.mask[175:185, 530:533] = True
+    out = table_marks([*boxes, day, *marks], ink)
+    assert len(out) == len(boxes) + 1 and day not in out and not any(m in out for m in marks)
+    assert out[-1].bbox[0] == 410 and 532 <= out[-1].bbox[2] < 560
+    # marks boxed by the detector with no field beside them keep the detector's tight boxes
+    boxes, ink = register()
+    alone = [rect(466, 232, 478, 248), rect(526, 232, 538, 248)]
+    ink.mask[235:245, 470:473] = ink.mask[235:245, 530:533] = True
+    out = table_marks([*boxes, *alone], ink)
+    assert sorted(b.bbox for b in out) == sorted(b.bbox for b in [*boxes, *alone])
+
+
 def test_ink_masks_at_two_levels_in_one_pass() -> None:
     gray = np.full((40, 60), 220, dtype=np.uint8)
     gray[:6, :6] = 20  # the darkest ink

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inkwell.reading.lines.geometry import LineBox, line_height
+from inkwell.reading.lines.geometry import LineBox, line_height, overlap
 from inkwell.reading.lines.ink import RULE_SPAN, InkMask, rule_columns
 
 __all__ = [
@@ -110,6 +110,11 @@ def _cell(rules: InkMask, mark: Sequence[float], height: float) -> tuple[float, 
     return x0, x1
 
 
+def _meets(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two upright boxes (left, top, right, bottom) overlap."""
+    return overlap(a[0], a[2], b[0], b[2]) > 0 and overlap(a[1], a[3], b[1], b[3]) > 0
+
+
 def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | None = None) -> list[LineBox]:
     """Add the table fields the detector cannot see: ditto marks (and dashes) that repeat the cell above.
 
@@ -124,6 +129,9 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | 
     The marks of one row in one cell, and the boxes that lie inside that cell on that row (the day before
     ``" "`` in a date), become one line box around them all; a cell with marks only gets a box one line
     height tall, :data:`MARK_PAD` line heights beyond its marks on either side, cut at the cell's rules.
+    A box no larger than a mark (:data:`MARK_SIZE`: on a crowded page seen closer, the detector boxes some
+    ditto marks itself) counts as ink: its marks join the field they continue in their cell, and where there is
+    no such field the detector's own tight box stays.
 
     Args:
         boxes: The page's line boxes (before padding).
@@ -139,6 +147,9 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | 
     if ink is None or height <= 0:
         return list(boxes)
     rules = rules if rules is not None else ink
+    given = list(boxes)
+    small = [b for b in given if max(b.bbox[2] - b.bbox[0], b.bbox[3] - b.bbox[1]) <= MARK_SIZE[1] * height]
+    boxes = [b for b in given if all(b is not s for s in small)]
     bounds = [b.bbox for b in boxes]
     groups: list[tuple[float, float, float, list[Sequence[float]]]] = []  # cell left, right, row centre, marks
     for mark in _mark_clusters(ink, boxes, height):
@@ -160,6 +171,8 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | 
     for x0, x1, y, marks in groups:
         inside = [k for k, (left, top, right, bottom) in enumerate(bounds) if k not in joined
                   and left >= x0 - height / 5 and right <= x1 + height / 5 and abs((top + bottom) / 2 - y) < height / 2]
+        if not inside and any(_meets(b.bbox, m) for b in small for m in marks):
+            continue  # marks the detector boxed itself, and no field to join them to: its own tight boxes stay
         joined.update(inside)
         pad = 0.0 if inside else MARK_PAD * height
         tall = [] if inside else [(y - height / 2, y + height / 2)]
@@ -170,4 +183,5 @@ def table_marks(boxes: Sequence[LineBox], ink: InkMask | None, rules: InkMask | 
         left, right, top, bottom = max(min(lefts), x0), min(max(rights), x1), min(tops), max(bottoms)
         score = max([boxes[k].score for k in inside], default=0.0)
         added.append(LineBox([(left, top), (right, top), (right, bottom), (left, bottom)], score))
-    return [b for k, b in enumerate(boxes) if k not in joined] + added
+    gone = [boxes[k] for k in joined] + [b for b in small if any(_meets(b.bbox, a.bbox) for a in added)]
+    return [b for b in given if all(b is not g for g in gone)] + added
