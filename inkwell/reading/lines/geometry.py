@@ -7,7 +7,7 @@ looks like (how far its pieces may drift, how much taller a join may grow) live 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ __all__ = [
     "LineBox",
     "box_axes",
     "cut_across",
+    "cut_where",
     "is_long",
     "is_table",
     "line_height",
@@ -195,6 +196,22 @@ def cut_across(box: LineBox, cuts: Sequence[float]) -> list[LineBox]:
         bottom_right = tuple(br) if x_right is None else at(bl, br, x_right)
         pieces.append(LineBox([top_left, top_right, bottom_right, bottom_left], box.score))
     return pieces
+
+
+def cut_where(boxes: Sequence[LineBox], where: Callable[[LineBox], float | None]) -> list[LineBox]:
+    """Cut each long box (:func:`is_long`) at the page x ``where`` gives for it (None: left whole), then look at each
+    piece again, until no piece is cut: the boxes in the order given, each cut one replaced by its pieces, left to
+    right."""
+    out: list[LineBox] = []
+    todo = list(boxes)[::-1]
+    while todo:
+        box = todo.pop()
+        cut = where(box) if is_long(box) else None
+        if cut is None:
+            out.append(box)
+        else:
+            todo.extend(cut_across(box, [cut])[::-1])
+    return out
 
 
 def pad_box(box: LineBox, pad: float, width: int, height: int) -> LineBox:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_long, is_table
+from inkwell.reading.lines.geometry import LineBox, box_axes, cut_where, is_table
 from inkwell.reading.lines.ink import RULE_SPAN, InkMask
 
 __all__ = [
@@ -75,16 +75,8 @@ def split_at_gutters(boxes: Sequence[LineBox], ink: InkMask | None) -> list[Line
     items = list(boxes)
     if ink is None or len(items) < 2 * GUTTER_LINES + 1 or is_table(items):
         return items
-    out: list[LineBox] = []
-    todo = items[::-1]
-    while todo:
-        box = todo.pop()
-        cut = _gutter(box, items, ink) if is_long(box) else None
-        if cut is None:
-            out.append(box)
-        else:
-            todo.extend(cut_across(box, [cut])[::-1])
-    return out
+    dark = ink  # not None here
+    return cut_where(items, lambda box: _gutter(box, items, dark))
 
 
 def _gutter(box: LineBox, boxes: Sequence[LineBox], ink: InkMask) -> float | None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_long
+from inkwell.reading.lines.geometry import LineBox, box_axes, cut_where
 from inkwell.reading.lines.gutters import GUTTER_SIDE
 from inkwell.reading.lines.ink import InkMask
 
@@ -74,16 +74,8 @@ def split_at_rubrics(boxes: Sequence[LineBox], ink: InkMask | None, red: np.ndar
     """
     if ink is None or red is None or red.shape != ink.mask.shape:
         return list(boxes)
-    out: list[LineBox] = []
-    todo = list(boxes)[::-1]
-    while todo:
-        box = todo.pop()
-        cut = _colour_change(box, ink, red) if is_long(box) else None
-        if cut is None:
-            out.append(box)
-        else:
-            todo.extend(cut_across(box, [cut])[::-1])
-    return out
+    dark, reds = ink, red  # not None here
+    return cut_where(boxes, lambda box: _colour_change(box, dark, reds))
 
 
 def _colour_change(box: LineBox, ink: InkMask, red: np.ndarray) -> float | None:
