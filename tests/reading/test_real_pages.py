@@ -82,6 +82,18 @@ def test_real_page_lines_found_and_read_in_order(real_pages: dict, name: str, no
         assert bottom - top <= 3 * tallest or turned([box]) or box.flags  # a note up the margin, a stamp
 
 
+def test_a_16_bit_scan_gives_the_lines_of_its_8_bit_copy(real_pages: dict, no_network: None) -> None:
+    # archives deliver 16-bit greyscale TIFFs; greyed as they are, every pixel above 255 is paper and the ink masks
+    # (rules, gutters, seams between lines) are empty
+    _, page = real_pages["genlis_f59"]
+    grey = page.convert("L")
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(grey).astype(np.uint16) * 257).save(buffer, "PNG")
+    deep = Image.open(buffer)
+    assert deep.mode.startswith("I")
+    assert [b.polygon for b in detect_lines(deep)] == [b.polygon for b in detect_lines(grey)]
+
+
 def test_a_two_column_page_is_read_column_by_column(real_pages: dict, no_network: None) -> None:
     """A medieval page: two columns, a drop capital; every line of the left column before any of the right."""
     page, image = real_pages["medieval_bnf_fr_1728_f10"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+from inkwell.data.images import to_rgb
 from inkwell.reading.lines.clean import drop_edge_fragments, split_at_rules
 from inkwell.reading.lines.detect import MAX_SIDE, detect_boxes
 from inkwell.reading.lines.geometry import LINE_PAD, LineBox, line_height, pad_box
@@ -71,6 +72,8 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
         raise ValueError(f"line_finder = {finder!r}: choose one of {LINE_FINDERS}.")
     if finder == "kraken":
         return kraken_lines(page)
+    if page.mode not in ("RGB", "L"):  # a 16-bit scan greyed as is would be all paper to the ink masks
+        page = to_rgb(page)
     found = detect_boxes(page, max_side)  # 1. find
     if not found:
         return []
