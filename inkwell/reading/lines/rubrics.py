@@ -41,7 +41,7 @@ def page_redness(page: Image.Image, step: int) -> np.ndarray | None:
 
     Each block takes its pixels' mean colour (Pillow's ``reduce``, fast on a large scan).
     """
-    if page.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV"):
+    if page.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "HSV"):  # Pillow turns LAB into false colours
         return None
     blocks = page if page.mode == "RGB" else page.convert("RGB")
     if step > 1:
