@@ -98,7 +98,7 @@ def _gutter(box: LineBox, boxes: Sequence[LineBox], ink: InkMask) -> float | Non
         return None
     runs = np.split(free, np.flatnonzero(np.diff(free) > 1) + 1)
     step = ink.step
-    band = ink.mask[int(top + (bottom - top) / 4) // step:int(bottom - (bottom - top) / 4) // step + 1]
+    band = ink.mask[ink.middle_rows(top, bottom)]
     best: tuple[float, float] | None = None
     for run in runs:
         start, end = int(run[0]), int(run[-1])

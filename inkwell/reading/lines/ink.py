@@ -70,6 +70,12 @@ class InkMask:
     mask: np.ndarray
     step: int = 1
 
+    def middle_rows(self, top: float, bottom: float) -> slice:
+        """The mask rows of the middle half of a box from ``top`` to ``bottom`` (page y): where a gap in a line's own
+        ink is looked for, clear of the ascenders and descenders of the lines above and below."""
+        quarter = (bottom - top) / 4
+        return slice(int(top + quarter) // self.step, int(bottom - quarter) // self.step + 1)
+
 
 def rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,
                  height: float) -> tuple[np.ndarray, float]:

@@ -37,15 +37,14 @@ RUBRIC_SHARE = 0.7
 
 def page_redness(page: Image.Image, step: int) -> np.ndarray | None:
     """Which blocks of ``step`` x ``step`` page pixels (the ink mask's blocks) are red (:data:`RED_LEAD`), or None for
-    a page with no colour to tell apart (a greyscale scan).
+    a page with no colour to tell apart: one that is not RGB (:func:`~inkwell.reading.lines.detect_lines` hands over
+    every page in RGB or greyscale), or one without red.
 
     Each block takes its pixels' mean colour (Pillow's ``reduce``, fast on a large scan).
     """
-    if page.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "HSV"):  # Pillow turns LAB into false colours
+    if page.mode != "RGB":
         return None
-    blocks = page if page.mode == "RGB" else page.convert("RGB")
-    if step > 1:
-        blocks = blocks.reduce(step)
+    blocks = page.reduce(step) if step > 1 else page
     rgb = np.asarray(blocks)
     h, w = page.size[1] // step, page.size[0] // step
     lead = rgb[:h, :w, 0].astype(np.int16) - rgb[:h, :w, 1].astype(np.int16)
@@ -83,13 +82,13 @@ def _colour_change(box: LineBox, ink: InkMask, red: np.ndarray) -> float | None:
     left, top, right, bottom = box.bbox
     _, _, height, _ = box_axes(box)
     step = ink.step
-    r0, r1 = int(top + (bottom - top) / 4) // step, int(bottom - (bottom - top) / 4) // step + 1
-    c0, c1 = max(0, left // step), min(ink.mask.shape[1], right // step + 1)
-    band = ink.mask[r0:r1, c0:c1]
+    rows, c0 = ink.middle_rows(top, bottom), max(0, left // step)
+    columns = slice(c0, min(ink.mask.shape[1], right // step + 1))
+    band = ink.mask[rows, columns]
     if band.size == 0:
         return None
     dark = band.sum(axis=0).astype(np.float64)
-    reds = (band & red[r0:r1, c0:c1]).sum(axis=0).astype(np.float64)
+    reds = (band & red[rows, columns]).sum(axis=0).astype(np.float64)
     inked = np.flatnonzero(dark > 0)
     if inked.size < 2:
         return None
