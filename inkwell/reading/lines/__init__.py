@@ -10,7 +10,8 @@ Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each
 4. **marks** (:mod:`~inkwell.reading.lines.marks`, ruled registers only): ditto marks become fields; and
    (:mod:`~inkwell.reading.lines.rubrics`, pages in colour) a row of black writing that runs into a red heading is
    cut where the red begins;
-5. **split** (:mod:`~inkwell.reading.lines.split`): a box over two or more lines is cut into one per line;
+5. **split** (:mod:`~inkwell.reading.lines.split`): a box over two or more lines is cut into one per line, and
+   on a table, a box over fields written one under the other into one per field;
 6. **order** (:mod:`~inkwell.reading.lines.order`): reading order, columns left to right;
 7. **outline** (:mod:`~inkwell.reading.lines.outline`): each line's polygon, cut along the seams to its neighbours;
 8. **kinds** (:mod:`~inkwell.reading.lines.kinds`): sideways notes get a baseline up the page, stamps and

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_table
+import numpy as np
+
+from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_long, is_table
 from inkwell.reading.lines.ink import InkMask, rule_columns
 
 __all__ = [
     "EDGE_FRAGMENT",
     "EDGE_MARGIN",
+    "FIELD_GAP",
+    "FIELD_SIDE",
     "RULE_SIDE",
     "drop_edge_fragments",
     "split_at_rules",
@@ -28,11 +32,31 @@ EDGE_MARGIN = 0.01
 EDGE_FRAGMENT = 0.35
 
 
-#: On a page of text (:func:`~inkwell.reading.lines.geometry.is_table` says no), a ruled line cuts a box only where
-#: it leaves at least this many box heights on either side: a ruled line there is a column's frame, and a word
-#: written past it (the frame drawn before the text, a line's last word run over it) stays with its line. On a
-#: table, half a box height: a register's short fields are cut apart.
+#: On a page of text (:func:`~inkwell.reading.lines.geometry.is_table` says no), a ruled line cuts a line of text
+#: (:func:`~inkwell.reading.lines.geometry.is_long`) only where it leaves at least this many box heights on either
+#: side: a ruled line there is a column's frame, and a word written past it (the frame drawn before the text, a
+#: line's last word run over it) stays with its line...
 RULE_SIDE = 2.0
+
+#: ... while on a table, and for a short box on any page (two of a register's fields that the detector ran together,
+#: on a page whose long entries make it read as text), this many box heights on either side is enough...
+FIELD_SIDE = 0.5
+
+#: ... where, on a page of text, the rule has clear paper at least this many box heights wide beside it, on one side
+#: at least: a register's column rule runs between two fields, while a frame that a painted initial or a word is
+#: written over has ink right up to it on both sides.
+FIELD_GAP = 0.05
+
+
+def _clear_beside(ink: InkMask, box: LineBox, x0: float, x1: float) -> float:
+    """How wide (page pixels) the clear paper is beside a rule from ``x0`` to ``x1`` across a box, on its wider side,
+    in the middle half of the box's rows."""
+    dark = ink.mask[ink.middle_rows(box.bbox[1], box.bbox[3])].any(axis=0)
+    c0, c1 = int(x0 // ink.step), int(x1 // ink.step)
+    before = dark[max(0, int(box.bbox[0] // ink.step)):c0][::-1]
+    after = dark[c1:int(box.bbox[2] // ink.step) + 1]
+    widths = [int(np.argmax(side)) if side.any() else side.size for side in (before, after)]
+    return float(max(widths) * ink.step)
 
 
 def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
@@ -40,8 +64,9 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
     heading across a book's gutter, into one box.
 
     A cut is made at each run of ruled columns (:func:`~inkwell.reading.lines.ink.rule_columns`) that leaves at least
-    :data:`RULE_SIDE` box heights on either side on a page of text, half a box height on a table; the pieces keep the
-    box's slope and score.
+    :data:`RULE_SIDE` box heights on either side of a long box on a page of text, :data:`FIELD_SIDE` on a table and
+    for a short box (on a page of text only where the rule has :data:`FIELD_GAP` of paper beside it); the pieces
+    keep the box's slope and score.
 
     Args:
         boxes: Detected boxes.
@@ -54,11 +79,12 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
     if ink is None:
         return list(boxes)
     out: list[LineBox] = []
-    side = 0.5 if is_table(boxes) else RULE_SIDE
+    table = is_table(boxes)
     for box in boxes:
         left, _, right, _ = box.bbox
         _, _, height, _ = box_axes(box)
-        margin = max(2, int(side * height))
+        field = not table and not is_long(box)
+        margin = max(2, int((FIELD_SIDE if table or field else RULE_SIDE) * height))
         ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
         if not ruled.any():
             out.append(box)
@@ -70,7 +96,9 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
                 while x < len(ruled) and ruled[x]:
                     x += 1
                 cut = first + (start + x - 1) / 2 * ink.step
-                if not cuts or cut - cuts[-1] >= height:  # rules closer than the box is tall: one cut, no sliver
+                clear = not field or _clear_beside(ink, box, first + start * ink.step, first + x * ink.step) >= (
+                    FIELD_GAP * height)
+                if clear and (not cuts or cut - cuts[-1] >= height):  # rules closer than the box is tall: one cut
                     cuts.append(cut)
             x += 1
         out.extend(cut_across(box, cuts))

@@ -18,12 +18,15 @@ __all__ = [
     "MERGE_DRIFT",
     "MERGE_GROWTH",
     "MIN_LINES",
+    "SIDEWAYS_ASPECT",
+    "SIDEWAYS_LENGTH",
     "TEXT_SHARE",
     "LineBox",
     "box_axes",
     "cut_across",
     "cut_where",
     "is_long",
+    "is_sideways",
     "is_table",
     "line_height",
     "overlap",
@@ -52,6 +55,13 @@ MERGE_GROWTH = 1.5
 #: A box at least this many times as long as it is tall is a long one: a line of text, or most of one, rather than
 #: an initial, a number, a ditto mark or a register's short field.
 COLUMN_LINK = 3.0
+
+
+#: An upright box at least this many times taller than wide is a line written sideways...
+SIDEWAYS_ASPECT = 2.5
+
+#: ... when it is also at least this many line heights long (a tall letter or a number is not a line).
+SIDEWAYS_LENGTH = 2.0
 
 
 #: A page where fewer than this share of the boxes are long (:data:`COLUMN_LINK`) is a table (a register's numbers,
@@ -170,6 +180,14 @@ def is_long(box: LineBox) -> bool:
     """Whether a box is long (:data:`COLUMN_LINK`), on its upright bounding box."""
     left, top, right, bottom = box.bbox
     return right - left >= COLUMN_LINK * max(1, bottom - top)
+
+
+def is_sideways(box: LineBox, height: float) -> bool:
+    """Whether a box is a line written sideways, up or down the page (:data:`SIDEWAYS_ASPECT`,
+    :data:`SIDEWAYS_LENGTH`), given the page's line height."""
+    left, top, right, bottom = box.bbox
+    tall = bottom - top
+    return tall >= SIDEWAYS_ASPECT * max(1, right - left) and tall >= SIDEWAYS_LENGTH * height
 
 
 def is_table(boxes: Sequence[LineBox]) -> bool:

@@ -32,25 +32,17 @@ from PIL import Image
 
 from inkwell.data.images import baseline_crop, quarter_turns
 from inkwell.reading.baselines import bgr_array, ppocr_recognizer
-from inkwell.reading.lines.geometry import LineBox, line_height
+from inkwell.reading.lines.geometry import LineBox, is_sideways, line_height
 
 __all__ = [
     "NOT_TEXT_FLAG",
     "NOT_TEXT_SIZE",
     "NUMBER_SCORE",
     "NUMBER_WIDTH",
-    "SIDEWAYS_ASPECT",
-    "SIDEWAYS_LENGTH",
     "TURN_MARGIN",
     "line_kinds",
     "turned",
 ]
-
-#: A box at least this many times taller than wide is a line written sideways.
-SIDEWAYS_ASPECT = 2.5
-
-#: ... and at least this many line heights long (a tall letter or a number is not a line).
-SIDEWAYS_LENGTH = 2.0
 
 #: A box whose shorter side is at least this many line heights, and which is less than twice as long as tall
 #: or as wide, is not the shape of writing (a stamp, a seal, a drawing): it is flagged :data:`NOT_TEXT_FLAG`.
@@ -131,7 +123,7 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
     for box in boxes:
         left, top, right, bottom = box.bbox
         w, h = max(1, right - left), max(1, bottom - top)
-        if h >= SIDEWAYS_ASPECT * w and h >= SIDEWAYS_LENGTH * height and not box.baseline:
+        if is_sideways(box, height) and not box.baseline:
             x = left + 0.7 * w  # a line turned to read upwards has its baseline on its right
             up = [(x, bottom), (x, top)]
             rgb = rgb if rgb is not None else page.convert("RGB")

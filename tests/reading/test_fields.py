@@ -1,0 +1,87 @@
+"""A register's short fields that the detector boxes together: one written under the other in a narrow column
+(``split.split_tall``), or two side by side across a column rule on a page whose long entries make it read as text
+(``clean.split_at_rules``). Synthetic ink masks, so each test sets exactly what tells fields from one piece of
+writing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inkwell.reading.lines.clean import split_at_rules
+from inkwell.reading.lines.geometry import LineBox, is_table
+from inkwell.reading.lines.ink import InkMask
+from inkwell.reading.lines.split import split_tall
+
+
+def rect(left: float, top: float, right: float, bottom: float) -> LineBox:
+    return LineBox([(left, top), (right, top), (right, bottom), (left, bottom)])
+
+
+def table_page() -> tuple[InkMask, list[LineBox]]:
+    """Two columns of short fields (numbers, dates), 40 px tall, 60 px apart, with writing 24 px tall: a table."""
+    ink = InkMask(np.zeros((900, 1200), dtype=bool))
+    boxes = []
+    for k in range(8):
+        for left, width in ((100, 60), (300, 100)):
+            ink.mask[108 + 60 * k:132 + 60 * k, left + 8:left + width - 8:3] = True
+            boxes.append(rect(left, 100 + 60 * k, left + width, 140 + 60 * k))
+    assert is_table(boxes)
+    return ink, boxes
+
+
+def test_two_fields_written_one_under_the_other_are_cut_apart() -> None:
+    ink, boxes = table_page()
+    ink.mask[600:624, 708:752:3] = True  # "24"
+    ink.mask[636:660, 708:752:3] = True  # "24" again, 12 px (0.3 line heights) of paper between
+    ink.mask[:, 726:732] = True  # and a column rule running down through both
+    both = rect(700, 596, 760, 664)
+    parts = split_tall([*boxes, both], ink)
+    assert len(parts) == len(boxes) + 2
+    upper, lower = parts[-2:]
+    assert 624 <= upper.bbox[3] <= 636 and upper.bbox[3] == lower.bbox[1]
+
+
+def test_one_tall_piece_of_writing_in_a_narrow_box_stays_whole() -> None:
+    ink, boxes = table_page()
+    ink.mask[600:660, 708:712] = True  # a long stroke down the box (a tall letter, a flourish): no paper across it
+    ink.mask[600:624, 716:752:3] = True
+    ink.mask[636:660, 716:752:3] = True
+    dot = rect(800, 596, 860, 664)  # a figure with a dot 4 px tall above it: a dot is no field
+    ink.mask[600:604, 820:826] = True
+    ink.mask[620:660, 808:852:3] = True
+    close = rect(900, 596, 960, 664)  # two bands 2 px apart: a figure's own pen lift, thinner than a field's gap
+    ink.mask[600:629, 908:952:3] = True
+    ink.mask[631:660, 908:952:3] = True
+    stem = rect(700, 596, 760, 664)
+    out = split_tall([*boxes, stem, dot, close], ink)
+    assert out[-3:] == [stem, dot, close]
+
+
+def test_fields_on_a_page_of_text_are_left_to_the_lines() -> None:
+    ink = InkMask(np.zeros((900, 1200), dtype=bool))
+    lines = [rect(100, 100 + 60 * k, 900, 140 + 60 * k) for k in range(8)]
+    ink.mask[600:624, 1008:1052:3] = True
+    ink.mask[636:660, 1008:1052:3] = True
+    narrow = rect(1000, 596, 1060, 664)
+    assert split_tall([*lines, narrow], ink)[-1] is narrow
+
+
+def test_a_short_box_across_a_column_rule_is_cut_on_a_page_of_text() -> None:
+    """A repertory whose long entries make it read as text: ``272`` and ``15(13)`` in one box across the rule between
+    their columns are cut there, as on a table; a long line's word past a frame stays (RULE_SIDE), and so does a
+    short box written over a rule, ink up to it on both sides (a painted initial over a column's frame)."""
+    ink = InkMask(np.zeros((900, 1200), dtype=bool))
+    lines = [rect(500, 100 + 60 * k, 1100, 140 + 60 * k) for k in range(8)]
+    ink.mask[:, 370:372] = True  # the rule between the number's column and the date's
+    ink.mask[608:632, 320:360:3] = True  # "272", paper up to the rule
+    ink.mask[608:632, 376:412:3] = True  # "15(13)"
+    fields = rect(312, 600, 420, 640)  # a short box, the rule 1.5 box heights from its left end
+    ink.mask[:, 200:202] = True  # a frame rule under a painted initial, ink right up to it on both sides
+    ink.mask[700:740, 140:200] = True
+    ink.mask[700:740, 202:260] = True
+    initial = rect(132, 696, 268, 744)
+    out = split_at_rules([*lines, fields, initial], ink)
+    assert len(out) == len(lines) + 3
+    left, right = out[-3:-1]
+    assert left.bbox[0] == 312 and 368 <= left.bbox[2] <= 374 and right.bbox[2] == 420
+    assert out[-1].polygon == initial.polygon
