@@ -85,3 +85,39 @@ def test_a_short_box_across_a_column_rule_is_cut_on_a_page_of_text() -> None:
     left, right = out[-3:-1]
     assert left.bbox[0] == 312 and 368 <= left.bbox[2] <= 374 and right.bbox[2] == 420
     assert out[-1].polygon == initial.polygon
+
+
+def test_a_row_of_fields_across_two_rules_is_cut_at_both_on_a_page_of_text() -> None:
+    """``435 | 5 | Adhésion`` in one long box (7 box heights), both rules within two box heights of its ends: cut at
+    both, though a long line's last word past one frame stays with it. The faint horizontal ruling under the writing
+    is in the rules' mask, not in the ink where the paper beside a rule is looked for."""
+    rules = InkMask(np.zeros((900, 1200), dtype=bool))
+    lines = [rect(500, 100 + 60 * k, 1100, 140 + 60 * k) for k in range(8)]
+    rules.mask[:, 190:192] = True
+    rules.mask[:, 380:382] = True
+    rules.mask[620, :] = True  # the page's faint ruling, across the middle of the row
+    writing = InkMask(np.zeros_like(rules.mask))
+    for x0, x1 in ((140, 182), (200, 250), (390, 425)):
+        writing.mask[608:632, x0:x1:3] = True
+    rules.mask |= writing.mask
+    row = rect(130, 600, 430, 640)
+    out = split_at_rules([*lines, row], rules, writing)
+    ends = [b.bbox[2] for b in out[len(lines):]]
+    assert len(ends) == 3 and abs(ends[0] - 191) <= 3 and abs(ends[1] - 381) <= 3 and ends[2] == 430
+    assert split_at_rules([*lines, row], rules)[len(lines):] == [row]  # the ruling read as ink: no paper, no cut
+    rules.mask[:, 380:382] = False  # one rule only, 1.5 box heights from the start: a word past its frame
+    assert split_at_rules([*lines, row], rules, writing)[len(lines):] == [row]
+
+
+def test_a_narrow_field_between_two_close_rules_is_a_piece_of_its_own() -> None:
+    """A one-figure field (``5``) between its column's rules, the rules closer together than the box is tall: cut at
+    both (rules closer than half the box height, a double rule, still give one cut)."""
+    rules = InkMask(np.zeros((900, 1200), dtype=bool))
+    lines = [rect(500, 100 + 60 * k, 1100, 140 + 60 * k) for k in range(8)]
+    rules.mask[:, 160:162] = True
+    rules.mask[:, 195:197] = True
+    for x0, x1 in ((136, 156), (168, 190), (202, 235)):
+        rules.mask[608:632, x0:x1:3] = True
+    box = rect(130, 600, 240, 640)  # short: 2.75 box heights
+    out = split_at_rules([*lines, box], rules)[len(lines):]
+    assert len(out) == 3 and abs(out[1].bbox[0] - 161) <= 3 and abs(out[1].bbox[2] - 196) <= 3

@@ -86,7 +86,7 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
     writing = (min(b.bbox[0] for b in found), min(b.bbox[1] for b in found),
                max(b.bbox[2] for b in found), max(b.bbox[3] for b in found))
     rules = greys.mask(RULE_LEVEL, area=writing)
-    found = split_at_rules(drop_edge_fragments(found, width, height), rules)  # 2. clean
+    found = split_at_rules(drop_edge_fragments(found, width, height), rules, ink)  # 2. clean
     found = split_at_gutters(found, ink)
     found = merge_fragments(found, max_gap=merge_gap, ink=rules)  # 3. join
     found = table_marks(found, faint, fainter)  # 4. marks

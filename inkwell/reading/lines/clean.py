@@ -16,6 +16,7 @@ __all__ = [
     "EDGE_FRAGMENT",
     "EDGE_MARGIN",
     "FIELD_GAP",
+    "FIELD_RULES",
     "FIELD_SIDE",
     "RULE_SIDE",
     "drop_edge_fragments",
@@ -47,6 +48,10 @@ FIELD_SIDE = 0.5
 #: written over has ink right up to it on both sides.
 FIELD_GAP = 0.05
 
+#: A line of text crossed by at least this many such rules, each with paper beside it, is a row of fields too (a
+#: repertory's number, date and deed in one box), cut at each; a line's last word past its frame crosses one.
+FIELD_RULES = 2
+
 
 def _clear_beside(ink: InkMask, box: LineBox, x0: float, x1: float) -> float:
     """How wide (page pixels) the clear paper is beside a rule from ``x0`` to ``x1`` across a box, on its wider side,
@@ -59,19 +64,22 @@ def _clear_beside(ink: InkMask, box: LineBox, x0: float, x1: float) -> float:
     return float(max(widths) * ink.step)
 
 
-def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
+def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None,
+                   writing: InkMask | None = None) -> list[LineBox]:
     """Cut boxes where a ruled line crosses them: the detector sometimes runs a table row's fields, or a
     heading across a book's gutter, into one box.
 
     A cut is made at each run of ruled columns (:func:`~inkwell.reading.lines.ink.rule_columns`) that leaves at least
-    :data:`RULE_SIDE` box heights on either side of a long box on a page of text, :data:`FIELD_SIDE` on a table and
-    for a short box (on a page of text only where the rule has :data:`FIELD_GAP` of paper beside it); the pieces
-    keep the box's slope and score.
+    :data:`RULE_SIDE` box heights on either side of a long box on a page of text, :data:`FIELD_SIDE` on a table, and
+    on a page of text for a short box or a long one crossed by :data:`FIELD_RULES` rules, where each rule has
+    :data:`FIELD_GAP` of paper beside it; the pieces keep the box's slope and score.
 
     Args:
         boxes: Detected boxes.
         ink: The page's dark pixels at :data:`~inkwell.reading.lines.ink.RULE_LEVEL` (:func:`~inkwell.reading.lines.ink.ink_masks`);
             None leaves the boxes as they are.
+        writing: The page's ink at :data:`~inkwell.reading.lines.ink.INK_LEVEL`, where the paper beside a rule is
+            looked for (a register's faint horizontal ruling is no ink there); None: ``ink``.
 
     Returns:
         The boxes, those crossed by a rule replaced by their pieces.
@@ -81,28 +89,39 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBo
     out: list[LineBox] = []
     table = is_table(boxes)
     for box in boxes:
-        left, _, right, _ = box.bbox
         _, _, height, _ = box_axes(box)
-        field = not table and not is_long(box)
-        margin = max(2, int((FIELD_SIDE if table or field else RULE_SIDE) * height))
-        ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
-        if not ruled.any():
-            out.append(box)
-            continue
-        cuts, x = [], 0
-        while x < len(ruled):  # the middle of each run of ruled columns
-            if ruled[x]:
-                start = x
-                while x < len(ruled) and ruled[x]:
-                    x += 1
-                cut = first + (start + x - 1) / 2 * ink.step
-                clear = not field or _clear_beside(ink, box, first + start * ink.step, first + x * ink.step) >= (
-                    FIELD_GAP * height)
-                if clear and (not cuts or cut - cuts[-1] >= height):  # rules closer than the box is tall: one cut
-                    cuts.append(cut)
-            x += 1
+        if table:
+            cuts = _rule_cuts(box, ink, FIELD_SIDE * height, None)
+        else:  # a page of text: fields only where the rule stands in paper, a long line's frame kept whole
+            cuts = _rule_cuts(box, ink, FIELD_SIDE * height, writing or ink)
+            if is_long(box) and len(cuts) < FIELD_RULES:
+                cuts = _rule_cuts(box, ink, RULE_SIDE * height, None)
         out.extend(cut_across(box, cuts))
     return out
+
+
+def _rule_cuts(box: LineBox, ink: InkMask, margin: float, paper: InkMask | None) -> list[float]:
+    """The page x of each rule crossing a box (the middle of each run of ruled columns) at least ``margin`` from its
+    ends, rules closer than the box is tall taken once; with ``paper`` (the page's writing), only those with
+    :data:`FIELD_GAP` of paper beside them, and rules ``margin`` apart both taken (a narrow field between them)."""
+    left, _, right, _ = box.bbox
+    _, _, height, _ = box_axes(box)
+    margin = max(2, int(margin))
+    ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
+    cuts: list[float] = []
+    x = 0
+    while x < len(ruled):
+        if ruled[x]:
+            start = x
+            while x < len(ruled) and ruled[x]:
+                x += 1
+            cut = first + (start + x - 1) / 2 * ink.step
+            clear = paper is None or _clear_beside(paper, box, first + start * ink.step, first + x * ink.step) >= (
+                FIELD_GAP * height)
+            if clear and (not cuts or cut - cuts[-1] >= (height if paper is None else margin)):
+                cuts.append(cut)
+        x += 1
+    return cuts
 
 
 def drop_edge_fragments(boxes: Sequence[LineBox], width: int, height: int) -> list[LineBox]:
