@@ -37,7 +37,7 @@ VALLEY_DEPTH = 0.5
 STACK_HEIGHT = 1.25
 
 #: ... each such field is a band of ink at least this many line heights tall (a dot or a stroke's tail is not one)...
-STACK_BAND = 0.3
+STACK_BAND = 0.25
 
 #: ... between at least this many line heights of rows (a figure's own pen lifts are thinner)...
 STACK_GAP = 0.1
