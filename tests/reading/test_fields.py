@@ -9,7 +9,7 @@ import numpy as np
 
 from inkwell.reading.lines.clean import split_at_rules
 from inkwell.reading.lines.geometry import LineBox, is_table
-from inkwell.reading.lines.ink import InkMask
+from inkwell.reading.lines.ink import InkMask, rule_columns
 from inkwell.reading.lines.split import split_tall
 
 
@@ -121,3 +121,30 @@ def test_a_narrow_field_between_two_close_rules_is_a_piece_of_its_own() -> None:
     box = rect(130, 600, 240, 640)  # short: 2.75 box heights
     out = split_at_rules([*lines, box], rules)[len(lines):]
     assert len(out) == 3 and abs(out[1].bbox[0] - 161) <= 3 and abs(out[1].bbox[2] - 196) <= 3
+
+
+def test_a_slanted_rule_is_found_on_a_crop_as_on_the_whole_page() -> None:
+    """A column rule drifting 1% across (a page scanned a little turned), with line heights of 150 pixels: a crop
+    gives the ink mask at full size, a whole page a reduced one (each block as dark as its darkest pixel); the rule
+    is found on all three, at its place."""
+    full = np.zeros((1200, 1200), dtype=bool)
+    for y in range(1200):
+        x = int(400 + 0.01 * y)
+        full[y, x:x + 2] = True
+    for step in (1, 2, 3):
+        reduced = full.reshape(1200 // step, step, 1200 // step, step).any(axis=(1, 3))
+        ink = InkMask(reduced, step)
+        ruled, first = rule_columns(ink, 300, 500, 600, 150)
+        where = first + np.flatnonzero(ruled) * step
+        assert where.size and abs(where.mean() - 406) <= 6, step
+
+
+def test_a_narrow_field_between_close_rules_is_cut_out_on_a_table_too() -> None:
+    ink, boxes = table_page()
+    ink.mask[:, 640:642] = True
+    ink.mask[:, 670:672] = True
+    for x0, x1 in ((606, 636), (646, 666), (676, 716)):
+        ink.mask[608:632, x0:x1:3] = True
+    row = rect(600, 600, 720, 640)  # the rules 30 px apart, under the box's height (40)
+    out = split_at_rules([*boxes, row], ink)[len(boxes):]
+    assert len(out) == 3 and abs(out[1].bbox[0] - 641) <= 3 and abs(out[1].bbox[2] - 671) <= 3

@@ -102,8 +102,9 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None,
 
 def _rule_cuts(box: LineBox, ink: InkMask, margin: float, paper: InkMask | None) -> list[float]:
     """The page x of each rule crossing a box (the middle of each run of ruled columns) at least ``margin`` from its
-    ends, rules closer than the box is tall taken once; with ``paper`` (the page's writing), only those with
-    :data:`FIELD_GAP` of paper beside them, and rules ``margin`` apart both taken (a narrow field between them)."""
+    ends; of rules closer together than the box is tall or ``margin``, whichever is less (a double rule), the first
+    only, so that a narrow field between two rules is a piece of its own and a double rule leaves no sliver. With
+    ``paper`` (the page's writing), only the rules with :data:`FIELD_GAP` of paper beside them."""
     left, _, right, _ = box.bbox
     _, _, height, _ = box_axes(box)
     margin = max(2, int(margin))
@@ -118,7 +119,7 @@ def _rule_cuts(box: LineBox, ink: InkMask, margin: float, paper: InkMask | None)
             cut = first + (start + x - 1) / 2 * ink.step
             clear = paper is None or _clear_beside(paper, box, first + start * ink.step, first + x * ink.step) >= (
                 FIELD_GAP * height)
-            if clear and (not cuts or cut - cuts[-1] >= (height if paper is None else margin)):
+            if clear and (not cuts or cut - cuts[-1] >= min(height, margin)):
                 cuts.append(cut)
         x += 1
     return cuts

@@ -23,6 +23,7 @@ __all__ = [
     "INK_SIDE",
     "RULE_BANDS",
     "RULE_LEVEL",
+    "RULE_POOL",
     "RULE_SPAN",
     "InkMask",
     "PageGreys",
@@ -56,6 +57,13 @@ RULE_SPAN = 6.0
 #: else; 0.6 with a play of an eighth of a line height took a textualis hand's upright strokes for rules, and 0.8
 #: missed the short rules.
 RULE_BANDS = 0.6
+
+#: ... looked at in blocks of mask pixels such that a line height is about this many blocks: on a whole page the
+#: ink mask (:data:`INK_SIDE`) gives a line height of 40 to 70 pixels, and a page scanned a little turned has its rules
+#: drift about a pixel across in each line height. A crop or a small scan, given a mask at full size, has line
+#: heights of 150 pixels and more, its rules drifting several pixels in each; seen in blocks, they are found as on a
+#: whole page.
+RULE_POOL = 75
 
 
 @dataclass
@@ -93,16 +101,21 @@ def rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,
     c0, c1 = max(0, int(x0 // step)), min(mask.shape[1], int(x1 // step) + 1)
     y0 = max(0, int(centre_y / step - RULE_SPAN * height / 2))
     y1 = min(mask.shape[0], int(centre_y / step + RULE_SPAN * height / 2))
-    band = max(1, int(height))
-    bands = (y1 - y0) // band
+    pool = max(1, int(round(height / RULE_POOL)))
+    band = max(1, int(height / pool))
+    bands = (y1 - y0) // (band * pool)
     if c1 <= c0 or bands < 3:
         return np.zeros(max(0, c1 - c0), dtype=bool), float(c0 * step)
-    strip = mask[y0:y0 + bands * band, c0:c1].reshape(bands, band, c1 - c0)
-    dark = strip.mean(axis=1) >= 0.8  # bands x columns
+    strip = mask[y0:y0 + bands * band * pool, c0:c1]
+    if pool > 1:  # a line height of many mask pixels (a small scan, a crop): seen in blocks, as a whole page is
+        strip = np.pad(strip, ((0, 0), (0, -strip.shape[1] % pool)))
+        strip = strip.reshape(bands * band, pool, -1, pool).any(axis=(1, 3))
+    dark = strip.reshape(bands, band, -1).mean(axis=1) >= 0.8  # bands x columns
     near = dark.copy()
     near[:, 1:] |= dark[:, :-1]  # a rule a little off upright: the column beside it in some bands
     near[:, :-1] |= dark[:, 1:]
-    return near.mean(axis=0) >= RULE_BANDS, float(c0 * step)
+    ruled = near.mean(axis=0) >= RULE_BANDS
+    return np.repeat(ruled, pool)[:c1 - c0], float(c0 * step)
 
 
 def ink_mask(page: Image.Image, max_side: int = INK_SIDE, level: float = INK_LEVEL) -> InkMask:
