@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_long, is_table
-from inkwell.reading.lines.ink import InkMask, rule_columns
+from inkwell.reading.lines.ink import InkMask, rule_columns, runs
 
 __all__ = [
     "EDGE_FRAGMENT",
@@ -53,15 +53,14 @@ FIELD_GAP = 0.05
 FIELD_RULES = 2
 
 
-def _clear_beside(ink: InkMask, box: LineBox, x0: float, x1: float) -> float:
-    """How wide (page pixels) the clear paper is beside a rule from ``x0`` to ``x1`` across a box, on its wider side,
-    in the middle half of the box's rows."""
-    dark = ink.mask[ink.middle_rows(box.bbox[1], box.bbox[3])].any(axis=0)
-    c0, c1 = int(x0 // ink.step), int(x1 // ink.step)
-    before = dark[max(0, int(box.bbox[0] // ink.step)):c0][::-1]
-    after = dark[c1:int(box.bbox[2] // ink.step) + 1]
+def _clear_beside(dark: np.ndarray, box: LineBox, step: int, x0: float, x1: float) -> float:
+    """How wide (page pixels) the clear paper is beside a rule from ``x0`` to ``x1`` across a box, on its wider side;
+    ``dark``: the page's mask columns inked in the middle half of the box's rows."""
+    c0, c1 = int(x0 // step), int(x1 // step)
+    before = dark[max(0, int(box.bbox[0] // step)):c0][::-1]
+    after = dark[c1:int(box.bbox[2] // step) + 1]
     widths = [int(np.argmax(side)) if side.any() else side.size for side in (before, after)]
-    return float(max(widths) * ink.step)
+    return float(max(widths) * step)
 
 
 def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None,
@@ -105,23 +104,18 @@ def _rule_cuts(box: LineBox, ink: InkMask, margin: float, paper: InkMask | None)
     ends; of rules closer together than the box is tall or ``margin``, whichever is less (a double rule), the first
     only, so that a narrow field between two rules is a piece of its own and a double rule leaves no sliver. With
     ``paper`` (the page's writing), only the rules with :data:`FIELD_GAP` of paper beside them."""
-    left, _, right, _ = box.bbox
+    left, top, right, bottom = box.bbox
     _, _, height, _ = box_axes(box)
     margin = max(2, int(margin))
     ruled, first = rule_columns(ink, left + margin, right - margin, box.center[1], height)
+    dark = None if paper is None else paper.mask[paper.middle_rows(top, bottom)].any(axis=0)
     cuts: list[float] = []
-    x = 0
-    while x < len(ruled):
-        if ruled[x]:
-            start = x
-            while x < len(ruled) and ruled[x]:
-                x += 1
-            cut = first + (start + x - 1) / 2 * ink.step
-            clear = paper is None or _clear_beside(paper, box, first + start * ink.step, first + x * ink.step) >= (
-                FIELD_GAP * height)
-            if clear and (not cuts or cut - cuts[-1] >= min(height, margin)):
-                cuts.append(cut)
-        x += 1
+    for start, stop in runs(ruled):
+        cut = first + (start + stop - 1) / 2 * ink.step
+        clear = dark is None or _clear_beside(dark, box, ink.step, first + start * ink.step,
+                                              first + stop * ink.step) >= FIELD_GAP * height
+        if clear and (not cuts or cut - cuts[-1] >= min(height, margin)):
+            cuts.append(cut)
     return cuts
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from inkwell.reading.lines.geometry import LineBox, box_axes, cut_where, is_table
-from inkwell.reading.lines.ink import RULE_SPAN, InkMask
+from inkwell.reading.lines.ink import RULE_SPAN, InkMask, runs
 
 __all__ = [
     "GUTTER_LINES",
@@ -93,15 +93,11 @@ def _gutter(box: LineBox, boxes: Sequence[LineBox], ink: InkMask) -> float | Non
     crossed = np.zeros(right - left + 1, dtype=bool)
     for a, _, b, _ in around:
         crossed[max(0, a - left):max(0, b - left + 1)] = True
-    free = np.flatnonzero(~crossed[lo - left:hi - left + 1]) + lo
-    if free.size == 0:
-        return None
-    runs = np.split(free, np.flatnonzero(np.diff(free) > 1) + 1)
     step = ink.step
     band = ink.mask[ink.middle_rows(top, bottom)]
     best: tuple[float, float] | None = None
-    for run in runs:
-        start, end = int(run[0]), int(run[-1])
+    for first, after in runs(~crossed[lo - left:hi - left + 1]):  # the stretches no line around crosses
+        start, end = first + lo, after - 1 + lo
         if (sum(1 for a, _, b, _ in around if b <= start) < GUTTER_LINES
                 or sum(1 for a, _, b, _ in around if a >= end) < GUTTER_LINES):
             continue

@@ -31,6 +31,7 @@ __all__ = [
     "ink_masks",
     "page_greys",
     "rule_columns",
+    "runs",
 ]
 
 
@@ -83,6 +84,14 @@ class InkMask:
         ink is looked for, clear of the ascenders and descenders of the lines above and below."""
         quarter = (bottom - top) / 4
         return slice(int(top + quarter) // self.step, int(bottom - quarter) // self.step + 1)
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in a row or column of flags (a mask's columns that are ruled, clear or inked), left to right,
+    each as its first index and the index after its last."""
+    padded = np.concatenate([[False], np.asarray(flags, dtype=bool), [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def rule_columns(ink: InkMask, x0: float, x1: float, centre_y: float,

@@ -21,10 +21,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from inkwell.reading.lines.geometry import LineBox, box_axes, is_sideways, is_table, line_height
-from inkwell.reading.lines.ink import InkMask
+from inkwell.reading.lines.ink import InkMask, runs
 
-__all__ = ["SPLIT_HEIGHT", "STACK_BAND", "STACK_CLEAR", "STACK_GAP", "STACK_HEIGHT", "STACK_REACH", "STACK_RULE", "VALLEY_DEPTH",
-           "split_tall"]
+__all__ = [
+    "SPLIT_HEIGHT",
+    "STACK_BAND",
+    "STACK_CLEAR",
+    "STACK_GAP",
+    "STACK_HEIGHT",
+    "STACK_REACH",
+    "STACK_RULE",
+    "VALLEY_DEPTH",
+    "split_tall",
+]
 
 #: A box this many times the page's line height, or taller, is looked at for lines to split it into.
 SPLIT_HEIGHT = 1.6
@@ -110,14 +119,12 @@ def _stack_cuts(box: LineBox, ink: InkMask, height: float) -> list[float]:
     fields = grid[extra:extra + rows][:, grid.mean(axis=0) < STACK_RULE]
     if fields.shape[1] == 0:
         return []
-    inked = np.concatenate([[False], fields.mean(axis=1) > STACK_CLEAR, [False]])
-    edges = np.flatnonzero(np.diff(inked.astype(np.int8)))
     bands: list[list[int]] = []
-    for a, b in zip(edges[::2], edges[1::2]):  # runs of ink closer than a field's gap are one band
+    for a, b in runs(fields.mean(axis=1) > STACK_CLEAR):  # runs of ink closer than a field's gap are one band
         if bands and a - bands[-1][1] < STACK_GAP * height / ink.step:
-            bands[-1][1] = int(b)
+            bands[-1][1] = b
         else:
-            bands.append([int(a), int(b)])
+            bands.append([a, b])
     least = STACK_BAND * height / ink.step
     while len(bands) > 1:  # a band too thin for a field (a figure's thin stroke, a dot) joins the nearer neighbour
         i = min(range(len(bands)), key=lambda k: bands[k][1] - bands[k][0])
@@ -163,16 +170,12 @@ def split_tall(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox]:
     for box in boxes:
         _, _, tall, long = box_axes(box)
         parts = int(round(tall / height))
-        if len(box.polygon) != 4:
-            out.append(box)
-            continue
-        if long < 2 * height:
-            skip = not table or is_sideways(box, height) or tall < STACK_HEIGHT * height
-            cuts = [] if skip else _stack_cuts(box, ink, height)
-        elif tall < SPLIT_HEIGHT * height or parts < 2:
-            out.append(box)
-            continue
-        else:
+        quad = len(box.polygon) == 4
+        cuts: list[float] = []
+        if quad and long < 2 * height:  # a short box: fields one under the other, on a table
+            if table and not is_sideways(box, height) and tall >= STACK_HEIGHT * height:
+                cuts = _stack_cuts(box, ink, height)
+        elif quad and tall >= SPLIT_HEIGHT * height and parts >= 2:
             cuts = _cuts(_profile(box, ink, max(8 * parts, int(tall / ink.step))), parts)
         if not cuts:
             out.append(box)
