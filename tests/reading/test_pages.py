@@ -174,6 +174,22 @@ def test_reading_order_columns_and_bands() -> None:
     assert reading_order([]) == []
 
 
+def test_an_interlinear_insertion_is_read_with_the_line_it_was_written_into() -> None:
+    """Words added between two lines belong to the line below them (a will's ``ou à ses héritiers`` over the end of
+    ``plessis d'Arbigny-sous-Varennes, la``): over its second half, they are read after it; over its first half,
+    before it. A short line of its own, a full line spacing from its neighbours, stays where it stands."""
+    lines = [rect(100, 100 + 60 * i, 900, 140 + 60 * i) for i in range(7)]
+    lines[5] = rect(600, 400, 900, 440)  # a short line, right-aligned, with room of its own
+    late = rect(600, 195, 800, 225)  # over the second half of line 2
+    early = rect(150, 315, 350, 345)  # over the first half of line 4
+    expected = [*lines[:3], late, lines[3], early, *lines[4:]]
+    assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
+    # as long as most of a line: not words added but a line squeezed in (a crowded page), read where it stands
+    squeezed = rect(450, 195, 900, 225)
+    expected = [*lines[:2], squeezed, *lines[2:]]
+    assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
+
+
 def test_close_columns_stay_apart_despite_a_box_across_them_and_initials_at_their_edge() -> None:
     """Two columns 20 px apart: the detector's box over both lines of one row, and each right-hand line's
     initial touching the left column's line ends, used to chain both columns into one, read row by row."""

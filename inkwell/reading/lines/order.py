@@ -3,7 +3,8 @@
 Stage ``reading`` (NumPy). Deliberately simple: boxes whose horizontal extents overlap and that are near each other
 vertically belong to one column; columns that share some height stand side by side and are read left to right,
 one after the other; blocks of columns that do not (a date above the letter, a signature below it) are read top to
-bottom; within a column, top to bottom by the boxes' centre lines. On a page of text only the long boxes that run
+bottom; within a column, top to bottom by the boxes' centre lines, an interlinear insertion over the second half of
+a line after that line (the words it adds come late in it). On a page of text only the long boxes that run
 across no two columns build the columns (columns that stand close are otherwise chained into one by a box over both
 or an initial at their edge); on a table every box does, so its rows are read across.
 """
@@ -12,13 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inkwell.reading.lines.geometry import LineBox, is_long, is_table, overlap, same_line
+import numpy as np
+
+from inkwell.reading.lines.geometry import MIN_LINES, LineBox, is_long, is_table, overlap, same_line
 
 __all__ = [
     "COLUMN_GAP",
+    "INSERT_ROOM",
+    "INSERT_WIDTH",
     "reading_order",
 ]
 
+
+#: A long box between two lines whose centres are at most this many times the column's line spacing apart (no room
+#: for a line of its own between them) was written between them: an interlinear insertion.
+INSERT_ROOM = 1.5
+
+#: ... when it is at most this share of the line below it long.
+INSERT_WIDTH = 0.5
 
 #: Two lines whose horizontal extents overlap are in one column only if the vertical gap between them
 #: is at most this many line heights (a blank line or two between paragraphs, not a date at the top of
@@ -143,7 +155,8 @@ def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
     Two boxes are on one row when they do not overlap horizontally by more than a third of the
     narrower one and the right one's centre lies on the left one's centre line (:func:`~inkwell.reading.lines.geometry.same_line`
     with no limit on the gap). Bounding boxes alone would not do: the upright boxes of two sloping
-    lines, one under the other, overlap vertically.
+    lines, one under the other, overlap vertically. An interlinear insertion is then moved
+    (:func:`_insertions_after`).
     """
     by_y = sorted(indices, key=lambda i: items[i].center[1])
     out: list[int] = []
@@ -154,4 +167,37 @@ def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
             row = []
         row.append(i)
     out.extend(sorted(row, key=lambda k: items[k].bbox[0]))
+    return _insertions_after(out, items)
+
+
+
+def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
+    """A column's order with each interlinear insertion read after the line it was written into.
+
+    An insertion is a long box (words added, not a mark) between two long lines that stand one line spacing apart
+    (their centres at most :data:`INSERT_ROOM` times the column's median spacing), narrower than
+    :data:`INSERT_WIDTH` of the line below it and lying across both lines (over half its width above each). It was
+    written above the line it adds to; standing over that line's second half, it adds to the end of it and is read
+    after it. One over the first half stays before it, as sorting by height already puts it.
+    """
+    centre = [items[i].center[1] for i in order]
+    longs = [j for j in range(len(order)) if is_long(items[order[j]])]
+    steps = [centre[b] - centre[a] for a, b in zip(longs, longs[1:])]
+    if len(steps) < MIN_LINES:
+        return order
+    spacing = float(np.median(steps))
+    out = list(order)
+    j = 1
+    while j < len(out) - 1:
+        above, box, below = (items[out[j + d]] for d in (-1, 0, 1))
+        a, k, b = above.bbox, box.bbox, below.bbox
+        width = k[2] - k[0]
+        if (all(map(is_long, (above, box, below))) and width <= INSERT_WIDTH * (b[2] - b[0])
+                and min(overlap(k[0], k[2], a[0], a[2]), overlap(k[0], k[2], b[0], b[2])) > width / 2
+                and below.center[1] - above.center[1] <= INSERT_ROOM * spacing
+                and k[0] + k[2] >= b[0] + b[2]):
+            out[j], out[j + 1] = out[j + 1], out[j]
+            j += 2  # the insertion now follows its line: never moved twice
+            continue
+        j += 1
     return out
