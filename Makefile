@@ -1,6 +1,9 @@
 # Inkwell: the three commands of the README, and the lock they install from.
 #   make setup       create .venv and install the locked stack (requirements.lock), then Inkwell itself, editable,
-#                    with a progress line every 10 s (scripts/setup_progress.py); then git-filter and jupyter-config
+#                    with a progress line every 10 s (scripts/setup_progress.py); then kraken, git-filter and
+#                    jupyter-config
+#   make kraken      kraken's baseline segmenter, the optional line finder (etc/requirements-kraken.txt), beside the
+#                    locked stack without kraken's own pins; Linux x86-64 only (coremltools has no Windows wheel)
 #   make git-filter  git stores notebooks without outputs: nbstripout as this clone's clean filter (.gitattributes)
 #   make jupyter-config  Jupyter's settings for this venv (etc/jupyter_server_config.json): the save hook that keeps
 #                    git status clean when a notebook is run, and encrypted kernel transport
@@ -13,12 +16,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV ?= uv
 LOCK := requirements.lock
+KRAKEN_REQS := etc/requirements-kraken.txt
+#: the pins of kraken 7.1.1 that the locked stack moves past (etc/requirements-kraken.txt says why); any other
+#: complaint of `pip check` after kraken is installed fails the setup
+KRAKEN_MOVED := click|rich|safetensors|shapely|torch
 LOCKFLAGS ?=
 TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup git-filter jupyter-config quickstart test bench lock gpu-kit
+.PHONY: setup kraken git-filter jupyter-config quickstart test bench lock gpu-kit
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +33,15 @@ setup:
 	$(PYTHON) scripts/setup_progress.py --venv $(VENV) --lock $(LOCK) -- \
 	  $(PY) -m pip install --progress-bar off -r $(LOCK) -e . --no-deps
 	$(PY) -m pip check
-	$(MAKE) --no-print-directory git-filter jupyter-config
+	$(MAKE) --no-print-directory kraken git-filter jupyter-config
+
+kraken:
+	@if [ "$$(uname -s)-$$(uname -m)" = Linux-x86_64 ]; then \
+	  $(PY) -m pip install --progress-bar off --no-deps -r $(KRAKEN_REQS) && \
+	  if $(PY) -m pip check | grep -v -E "^kraken 7\.1\.1 has requirement ($(KRAKEN_MOVED))[^a-z_-]"; then \
+	    echo "[setup] kraken: pip check found more than the pins in $(KRAKEN_REQS)" >&2; exit 1; fi && \
+	  echo "[setup] kraken 7.1.1 installed for line_finder = \"kraken\" (its pins on $(KRAKEN_MOVED) moved: $(KRAKEN_REQS))"; \
+	else echo "[setup] kraken: Linux x86-64 only (coremltools has no wheel here); line_finder = \"ppocr\" finds the lines"; fi
 
 # What git stores of a notebook is nbstripout's output (outputs, execution counts and widget state dropped, cell
 # ids kept): a notebook run in JupyterLab keeps its outputs on disk and `git status` stays clean (Jupyter's save

@@ -1,15 +1,17 @@
 """kraken's baseline segmenter as a line finder: each line's baseline and boundary polygon, in reading order.
 
 Stage ``reading``. kraken (Apache-2.0) is the segmenter under eScriptorium; its default model (``blla.mlmodel``,
-5 MB) ships inside the ``kraken`` wheel and is loaded from there, never downloaded. kraken is optional: it is not
+5 MB) ships inside the ``kraken`` wheel and is loaded from there, never downloaded. kraken is optional: it cannot be
 part of Inkwell's locked stack (kraken 7 pins ``safetensors~=0.7`` and transformers 5.17 needs ``>=0.8``; kraken 6
-pins torch 2.9 and numpy 2.0), so this finder runs where a user installed it beside the stack, and says how when it
-cannot. It runs on the GPU when CUDA is present.
+pins torch 2.9 and numpy 2.0), so ``make setup`` installs it beside the stack without its own pins, on Linux x86-64
+(``make kraken``, ``etc/requirements-kraken.txt``). On Windows coremltools, which it imports, has no wheel, and the
+finder says so. It runs on the GPU when CUDA is present.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from importlib import resources
 
 from PIL import Image
@@ -21,8 +23,8 @@ __all__ = ["KRAKEN_MODEL", "kraken_available", "kraken_lines"]
 #: The baseline segmentation model inside the kraken wheel.
 KRAKEN_MODEL = "blla.mlmodel"
 
-_INSTALL = ("pip install --no-deps kraken==7.1.1 coremltools~=9.0 scikit-image~=0.25.2 scipy~=1.15.3 "
-            "htrmopo iso639-lang lightning==2.6.1 torchmetrics")
+#: How kraken is installed beside the stack (``make setup`` runs it on Linux x86-64).
+_INSTALL = "make kraken (or: pip install --no-deps -r etc/requirements-kraken.txt)"
 
 
 def kraken_available() -> str | None:
@@ -30,9 +32,12 @@ def kraken_available() -> str | None:
     try:
         from kraken import blla  # noqa: F401
     except Exception as err:  # kraken, or one of its own imports, is missing or broken
-        return (f"line_finder = \"kraken\" needs the kraken package ({type(err).__name__}: {err}). It is not in "
-                f"Inkwell's lock (its pins clash with transformers 5.17); to try it, `{_INSTALL}` into the "
-                "environment, or use line_finder = \"ppocr\".")
+        if sys.platform == "win32":
+            return (f"line_finder = \"kraken\" cannot run on Windows ({type(err).__name__}: {err}): kraken imports "
+                    "coremltools, which has no Windows wheel. Use line_finder = \"ppocr\".")
+        return (f"line_finder = \"kraken\" needs the kraken package ({type(err).__name__}: {err}), which "
+                f"`make setup` installs on Linux x86-64 beside the locked stack: run `{_INSTALL}` in Inkwell's "
+                "folder, or use line_finder = \"ppocr\".")
     return None
 
 
