@@ -24,6 +24,7 @@ upright line boxes, best pairs first). Prints one table, a row per folder and th
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from pathlib import Path
@@ -32,7 +33,6 @@ from inkwell.reading.baselines import read_baseline
 from inkwell.evaluation.evaluate import line_cer
 from inkwell.data.images import baseline_crop
 from inkwell.reading.linescore import PageScore, ground_truth_pages, open_page, score_page
-from inkwell.reading.lines.kraken import kraken_lines
 from inkwell.reading.lines import detect_lines
 from inkwell.reading.lines.detect import MAX_SIDE
 
@@ -88,7 +88,7 @@ def main() -> None:
         scores, errors, chars = [], 0.0, 0
         for page in pages:
             image = open_page(page)
-            find = (lambda im: detect_lines(im, max_side=args.max_side)) if args.finder == "ppocr" else kraken_lines
+            find = functools.partial(detect_lines, finder=args.finder, max_side=args.max_side)
             if not warmed:  # build the detector once, outside the timings
                 find(image)
                 warmed = True
@@ -105,7 +105,9 @@ def main() -> None:
         all_errors, all_chars = all_errors + errors, all_chars + chars
     table.append(row("all", everything, all_errors, all_chars, not args.no_baseline))
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
-    print(f"page mode (detect_lines, max_side {args.max_side}) against line ground truth, IoU >= 0.3 one-to-one; "
+    finder = f"page mode (detect_lines, max_side {args.max_side})" if args.finder == "ppocr" else \
+        "kraken's baseline segmenter (detect_lines, finder 'kraken')"
+    print(f"{finder} against line ground truth, IoU >= 0.3 one-to-one; "
           f"{os.cpu_count()} CPU cores, OMP_NUM_THREADS={threads}")
     print("\n".join(table))
 

@@ -17,7 +17,10 @@ from inkwell.data.sources import SourcePage
 from inkwell.models.decode import Prediction
 from inkwell.reading.demo import read_pages_with
 from inkwell.reading.linescore import ground_truth_pages, open_page, score_page
+import inkwell.reading.lines as lines_module
 from inkwell.reading.lines import detect_lines
+from inkwell.reading.lines.geometry import LineBox
+from inkwell.reading.lines.kinds import NOT_TEXT_FLAG
 from inkwell.reading.lines.kraken import KRAKEN_MODEL, kraken_available
 
 REAL = Path(__file__).parents[1] / "fixtures" / "realpages"
@@ -84,3 +87,17 @@ def test_without_kraken_the_finder_says_how_to_get_it_or_which_to_use(monkeypatc
     assert reason is not None and "Windows" in reason and "coremltools" in reason
     with pytest.raises(RuntimeError, match="coremltools"):
         detect_lines(open_page(next(iter(ground_truth_pages(REAL)))), finder="kraken")
+
+
+def test_kraken_lines_go_through_the_kinds_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stamp among kraken's lines is flagged as for page mode; a line's own baseline is kept."""
+    from PIL import Image
+
+    lines = [LineBox([(100, 100 + 60 * i), (900, 100 + 60 * i), (900, 140 + 60 * i), (100, 140 + 60 * i)], 1.0,
+                     [(100, 135 + 60 * i), (900, 135 + 60 * i)]) for i in range(6)]
+    stamp = LineBox([(950, 500), (1050, 500), (1050, 600), (950, 600)], 1.0, [(950, 590), (1050, 590)])
+    monkeypatch.setattr(lines_module, "kraken_lines", lambda page: [*lines, stamp])
+    found = detect_lines(Image.new("RGB", (1200, 800), "white"), finder="kraken")
+    assert [b.polygon for b in found] == [b.polygon for b in [*lines, stamp]]
+    assert [b.baseline for b in found] == [b.baseline for b in [*lines, stamp]]
+    assert [NOT_TEXT_FLAG in b.flags for b in found] == [False] * 6 + [True]

@@ -20,8 +20,9 @@ Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each
 and **cut** (:mod:`~inkwell.reading.lines.cut`) makes each line's image along its polygon. The shared record and
 geometry are in :mod:`~inkwell.reading.lines.geometry`, the page's ink masks in :mod:`~inkwell.reading.lines.ink`.
 
-``finder="kraken"`` replaces all of that by kraken's baseline segmenter (:mod:`~inkwell.reading.lines.kraken`),
-where kraken is installed: the lines come with its own polygons, baselines and reading order.
+``finder="kraken"`` replaces stages 1 to 7 by kraken's baseline segmenter (:mod:`~inkwell.reading.lines.kraken`),
+where kraken is installed: the lines come with its own polygons, baselines and reading order; then **kinds** flags
+stamps and puts a page number last, as for page mode (a sideways line keeps the baseline kraken gave it).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def detect_lines(page: Image.Image, *, finder: str = "ppocr", max_side: int = MA
     """
     if finder not in LINE_FINDERS:
         raise ValueError(f"line_finder = {finder!r}: choose one of {LINE_FINDERS}.")
-    if finder == "kraken":
-        return kraken_lines(page)
+    if finder == "kraken":  # its own polygons, baselines and order; stamps flagged and page numbers last, as here
+        return line_kinds(page, kraken_lines(page))
     if page.mode not in ("RGB", "L"):  # a 16-bit scan greyed as is would be all paper to the ink masks
         page = to_rgb(page)
     found = detect_boxes(page, max_side)  # 1. find
