@@ -314,6 +314,35 @@ def test_crowded_pages_are_told_from_spaced_ones() -> None:
     assert 1.4 <= crowding(spaced) <= 1.6 and crowding(stacked) >= 2.9 and crowding(spaced[:3]) == 0.0
 
 
+def test_a_crowded_page_is_seen_closer_with_its_regions_scored_by_their_outlines(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The closer look at a crowded page scores each region inside its own outline: the rectangle around a curving
+    line on a dense letter is mostly paper, and scored by it, the line was dropped."""
+    from inkwell.reading.lines import detect
+
+    calls: list[tuple[int, bool]] = []
+    stacked = [rect(100, 100 + 30 * k, 900, 190 + 30 * k) for k in range(8)]
+
+    def fake_detect(pixels: np.ndarray, max_side: int, crowded: bool = False) -> list[LineBox]:
+        calls.append((max_side, crowded))
+        return stacked
+
+    monkeypatch.setattr(detect, "_detect", fake_detect)
+    detect.detect_boxes(Image.new("RGB", (2000, 3000), "white"))
+    assert calls == [(detect.MAX_SIDE, False), (detect.DENSE_MAX_SIDE, True)]
+
+    built: list[dict] = []
+    monkeypatch.setattr(detect, "ppocr_engine", lambda params: built.append(params) or object())
+    detect._detector.cache_clear()
+    try:
+        detect._detector(detect.MAX_SIDE)
+        detect._detector(detect.DENSE_MAX_SIDE, True)
+    finally:
+        detect._detector.cache_clear()
+    assert [b["Det.score_mode"] for b in built] == ["fast", "slow"]
+    assert all(b["Det.box_thresh"] == detect.DETECTOR_SETTINGS["box_thresh"] for b in built)
+
+
 def register(ruled: bool = True) -> tuple[list[LineBox], InkMask]:
     """Six rows of a ruled table: a field left of the column from x 400 to 600 and one right of it, 40 pixels tall."""
     boxes = [box for k in range(6) for box in (rect(100, 100 + 60 * k, 350, 140 + 60 * k),

@@ -20,6 +20,7 @@ from inkwell.reading.lines.geometry import LineBox, box_axes, overlap
 __all__ = [
     "DENSE_CROWDING",
     "DENSE_MAX_SIDE",
+    "DENSE_SETTINGS",
     "DETECTOR_SETTINGS",
     "MAX_SIDE",
     "PPOCR_DET_MODEL",
@@ -63,11 +64,20 @@ DENSE_CROWDING = 2.0
 #: Longest side the detector sees a crowded page at.
 DENSE_MAX_SIDE = 1920
 
+#: Settings that differ when a crowded page is seen closer: each text region is scored by the mean text probability
+#: inside its own outline (``slow``), not inside its upright-turned rectangle (``fast``). On a crowded page the lines
+#: curve and slope, so a line's rectangle is mostly paper and its ``fast`` score fell under ``box_thresh``: 6 of the
+#: dense letter f27's 60 lines had no box. Scored by outline, it gets 65 boxes instead of 58 (letters' running recall
+#: 0.934 to 0.947). On every page, ``slow`` also keeps faint marks that are not text (precision 0.956 to 0.942 on the
+#: letters, 0.569 to 0.541 on the wills), so the first look keeps ``fast``.
+DENSE_SETTINGS: dict[str, object] = {"score_mode": "slow"}
+
 
 @functools.lru_cache(maxsize=4)
-def _detector(max_side: int) -> object:
-    """The PP-OCR text detector engine for one size limit (built once, then reused)."""
-    settings = {f"Det.{k}": v for k, v in DETECTOR_SETTINGS.items()}
+def _detector(max_side: int, crowded: bool = False) -> object:
+    """The PP-OCR text detector engine for one size limit, for a first look or a crowded page's closer one (built
+    once, then reused)."""
+    settings = {f"Det.{k}": v for k, v in {**DETECTOR_SETTINGS, **(DENSE_SETTINGS if crowded else {})}.items()}
     return ppocr_engine({
         "Global.use_det": True,
         "Global.use_cls": False,
@@ -79,9 +89,9 @@ def _detector(max_side: int) -> object:
     })
 
 
-def _detect(pixels: np.ndarray, max_side: int) -> list[LineBox]:
-    """The detector's raw boxes on a page (BGR array) seen at ``max_side``."""
-    result = _detector(max_side)(pixels)
+def _detect(pixels: np.ndarray, max_side: int, crowded: bool = False) -> list[LineBox]:
+    """The detector's raw boxes on a page (BGR array) seen at ``max_side`` (``crowded``: :data:`DENSE_SETTINGS`)."""
+    result = _detector(max_side, crowded)(pixels)
     quads = getattr(result, "boxes", None)
     if quads is None or len(quads) == 0:
         return []
@@ -111,7 +121,7 @@ def crowding(boxes: Sequence[LineBox]) -> float:
 
 def detect_boxes(page: Image.Image, max_side: int = MAX_SIDE) -> list[LineBox]:
     """Find: PP-OCR's raw text boxes on a page, seen again closer when its lines are too close (:func:`crowding`
-    above :data:`DENSE_CROWDING`).
+    above :data:`DENSE_CROWDING`), its regions then scored by their outlines (:data:`DENSE_SETTINGS`).
 
     Args:
         page: The page image (PIL, any mode).
@@ -133,5 +143,5 @@ def detect_boxes(page: Image.Image, max_side: int = MAX_SIDE) -> list[LineBox]:
     found = _detect(pixels, int(max_side))
     closer = min(DENSE_MAX_SIDE, 2 * int(max_side), max(width, height))
     if closer > max_side and crowding(found) > DENSE_CROWDING:  # lines too close for this size: look closer
-        found = _detect(pixels, closer)
+        found = _detect(pixels, closer, crowded=True)
     return found
