@@ -82,13 +82,13 @@ def main() -> None:
     header = (f"{'folder':<22} {'pages':>5} {'lines':>6} {'found':>6} {'recall':>7} {'running':>7} {'precision':>9} "
               f"{'2-line':>11} {'2-run':>6} {'order':>6} {'s/page':>7} {'ppocr CER':>9}")
     table, everything, all_errors, all_chars = [header], [], 0.0, 0
+    find = functools.partial(detect_lines, finder=args.finder, max_side=args.max_side)
     warmed = False
     for folder in args.folders:
         pages = ground_truth_pages(folder)[: args.pages or None]
         scores, errors, chars = [], 0.0, 0
         for page in pages:
             image = open_page(page)
-            find = functools.partial(detect_lines, finder=args.finder, max_side=args.max_side)
             if not warmed:  # build the detector once, outside the timings
                 find(image)
                 warmed = True
