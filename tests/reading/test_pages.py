@@ -24,6 +24,12 @@ def rect(left: int, top: int, right: int, bottom: int, score: float = 1.0) -> Li
     return LineBox([(left, top), (right, top), (right, bottom), (left, bottom)], score)
 
 
+def sloped(left: float, top: float, right: float, bottom: float, slope: float) -> LineBox:
+    """A box from its left edge's top and bottom and its right end, its top and bottom edges sloping by ``slope``."""
+    rise = slope * (right - left)
+    return LineBox([(left, top), (right, top + rise), (right, bottom + rise), (left, bottom)])
+
+
 def assert_found_in_order(boxes: list[LineBox], truth: list[tuple[int, int, int, int]]) -> None:
     """One detected box per line, the i-th containing the i-th line's centre and no other line's."""
     assert len(boxes) == len(truth), (len(boxes), len(truth))
@@ -175,18 +181,30 @@ def test_reading_order_columns_and_bands() -> None:
 
 
 def test_an_interlinear_insertion_is_read_with_the_line_it_was_written_into() -> None:
-    """Words added between two lines belong to the line below them (a will's ``ou à ses héritiers`` over the end of
-    ``plessis d'Arbigny-sous-Varennes, la``): over its second half, they are read after it; over its first half,
-    before it. A short line of its own, a full line spacing from its neighbours, stays where it stands."""
+    """Words added between two lines belong to the line they stand nearer to and are read after it: written just over
+    a line (a will's ``ou à ses héritiers`` over the end of ``plessis d'Arbigny-sous-Varennes, la``), after that line;
+    written just under one, after that one, where sorting by height puts them. A short line of its own, a full line
+    spacing from its neighbours, stays where it stands."""
     lines = [rect(100, 100 + 60 * i, 900, 140 + 60 * i) for i in range(7)]
     lines[5] = rect(600, 400, 900, 440)  # a short line, right-aligned, with room of its own
-    late = rect(600, 195, 800, 225)  # over the second half of line 2
-    early = rect(150, 315, 350, 345)  # over the first half of line 4
-    expected = [*lines[:3], late, lines[3], early, *lines[4:]]
+    over = rect(150, 203, 350, 233)  # centre 218: 22 px over line 2's centre, 38 under line 1's
+    under = rect(600, 307, 800, 337)  # centre 322: 22 px under line 3's centre, 38 over line 4's
+    expected = [*lines[:3], over, lines[3], under, *lines[4:]]
     assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
     # as long as most of a line: not words added but a line squeezed in (a crowded page), read where it stands
-    squeezed = rect(450, 195, 900, 225)
+    squeezed = rect(450, 203, 900, 233)
     expected = [*lines[:2], squeezed, *lines[2:]]
+    assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
+
+
+def test_a_column_written_on_a_slope_is_read_along_it() -> None:
+    """Lines rising to the right (a fifth of a pixel a pixel), 60 px apart: a word written past the end of a short line
+    stands higher on the page than the middle of the line above it, and is still read right after its own line, not
+    before the line above."""
+    lines = [sloped(100, 200 + 60 * i, 880, 240 + 60 * i, -0.2) for i in range(6)]
+    lines[2] = sloped(100, 320, 760, 360, -0.2)  # a short line
+    word = rect(780, 176, 860, 216)  # on line 2's slope past its end; centre 196, line 1's centre 202
+    expected = [*lines[:3], word, *lines[3:]]
     assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
 
 

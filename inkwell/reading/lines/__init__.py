@@ -2,7 +2,8 @@
 
 Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each taking the previous one's lines:
 
-1. **find** (:mod:`~inkwell.reading.lines.detect`): PP-OCR's text detector, its 4-point boxes;
+1. **find** (:mod:`~inkwell.reading.lines.detect`): PP-OCR's text detector, its 4-point boxes; on a crowded page,
+   seen closer, with lines that touch in its map parted first (:mod:`~inkwell.reading.lines.regions`);
 2. **clean** (:mod:`~inkwell.reading.lines.clean`): cut where a ruled line crosses a box, drop a facing page's
    fragments at the scan's edge; and (:mod:`~inkwell.reading.lines.gutters`) cut a box the detector ran across
    two close columns of text where their gutter runs;

@@ -16,6 +16,7 @@ from PIL import Image
 
 from inkwell.reading.baselines import bgr_array, ppocr_engine, ppocr_model_path
 from inkwell.reading.lines.geometry import LineBox, box_axes, overlap
+from inkwell.reading.lines.regions import part_lines, thicken
 
 __all__ = [
     "DENSE_CROWDING",
@@ -76,9 +77,9 @@ DENSE_SETTINGS: dict[str, object] = {"score_mode": "slow"}
 @functools.lru_cache(maxsize=4)
 def _detector(max_side: int, crowded: bool = False) -> object:
     """The PP-OCR text detector engine for one size limit, for a first look or a crowded page's closer one (built
-    once, then reused)."""
+    once, then reused; the closer one parts touching lines, :func:`_parting_lines`)."""
     settings = {f"Det.{k}": v for k, v in {**DETECTOR_SETTINGS, **(DENSE_SETTINGS if crowded else {})}.items()}
-    return ppocr_engine({
+    engine = ppocr_engine({
         "Global.use_det": True,
         "Global.use_cls": False,
         "Global.use_rec": False,
@@ -87,6 +88,42 @@ def _detector(max_side: int, crowded: bool = False) -> object:
         "Det.limit_side_len": max_side,
         **settings,
     })
+    return _parting_lines(engine) if crowded else engine
+
+
+def _parting_lines(engine: object) -> object:
+    """The engine, its detector's DB post-processing made to part touching lines before it boxes the regions
+    (:func:`~inkwell.reading.lines.regions.part_lines`) and to give thin lines their height
+    (:func:`~inkwell.reading.lines.regions.thicken`).
+
+    RapidOCR builds its text detector on first use (``_load_det_model``) with a ``postprocess_op``, a
+    ``DBPostProcess``; that object is given a subclass whose ``__call__`` does the same steps with the parting between
+    the mask and the boxes. The lock pins RapidOCR; an engine without these parts is returned as it is (the page is
+    then found as on the first look, touching lines together)."""
+    load = getattr(engine, "_load_det_model", None)
+    post = getattr(load(), "postprocess_op", None) if callable(load) else None
+    if post is None or not hasattr(post, "boxes_from_bitmap"):
+        return engine
+    post.__class__ = _parting_class(type(post))
+    return engine
+
+
+@functools.cache
+def _parting_class(base: type) -> type:
+    """A subclass of RapidOCR's ``DBPostProcess`` whose regions are parted into lines before they are boxed."""
+
+    def __call__(self: object, pred: np.ndarray, ori_shape: tuple[int, int]) -> tuple[np.ndarray, list[float]]:
+        import cv2
+
+        src_h, src_w = ori_shape
+        prob = pred[:, 0, :, :][0]
+        mask = (prob > self.thresh).astype(np.uint8)
+        if self.dilation_kernel is not None:
+            mask = cv2.dilate(mask, self.dilation_kernel)
+        boxes, scores = self.boxes_from_bitmap(prob, part_lines(prob, mask, self.thresh), src_w, src_h)
+        return self.filter_det_res(thicken(boxes), scores, src_h, src_w)
+
+    return type("PartingDBPostProcess", (base,), {"__call__": __call__})
 
 
 def _detect(pixels: np.ndarray, max_side: int, crowded: bool = False) -> list[LineBox]:

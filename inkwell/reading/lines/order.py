@@ -3,8 +3,8 @@
 Stage ``reading`` (NumPy). Deliberately simple: boxes whose horizontal extents overlap and that are near each other
 vertically belong to one column; columns that share some height stand side by side and are read left to right,
 one after the other; blocks of columns that do not (a date above the letter, a signature below it) are read top to
-bottom; within a column, top to bottom by the boxes' centre lines, an interlinear insertion over the second half of
-a line after that line (the words it adds come late in it). On a page of text only the long boxes that run
+bottom; within a column, top to bottom by the boxes' centres taken along the column's slope, an interlinear
+insertion after the line it stands nearer to (the line it adds to). On a page of text only the long boxes that run
 across no two columns build the columns (columns that stand close are otherwise chained into one by a box over both
 or an initial at their edge); on a table every box does, so its rows are read across.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inkwell.reading.lines.geometry import MIN_LINES, LineBox, is_long, is_table, overlap, same_line
+from inkwell.reading.lines.geometry import MIN_LINES, LineBox, box_axes, is_long, is_table, overlap, same_line
 
 __all__ = [
     "COLUMN_GAP",
@@ -152,13 +152,17 @@ def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
     """Indices sorted by vertical centre; boxes side by side on one row (pieces of one line, or a
     line and a note beside it), left to right.
 
-    Two boxes are on one row when they do not overlap horizontally by more than a third of the
+    The vertical centres are taken along the column's slope (the median of its long boxes'): on a page written
+    rising to the right, a short box at a line's left end stands lower on the page than the line's middle, and is
+    still read with it. Two boxes are on one row when they do not overlap horizontally by more than a third of the
     narrower one and the right one's centre lies on the left one's centre line (:func:`~inkwell.reading.lines.geometry.same_line`
     with no limit on the gap). Bounding boxes alone would not do: the upright boxes of two sloping
     lines, one under the other, overlap vertically. An interlinear insertion is then moved
     (:func:`_insertions_after`).
     """
-    by_y = sorted(indices, key=lambda i: items[i].center[1])
+    slope = _slope([items[i] for i in indices])
+    middle = float(np.median([items[i].center[0] for i in indices]))
+    by_y = sorted(indices, key=lambda i: items[i].center[1] - slope * (items[i].center[0] - middle))
     out: list[int] = []
     row: list[int] = []
     for i in by_y:
@@ -176,9 +180,10 @@ def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
 
     An insertion is a long box (words added, not a mark) between two long lines that stand one line spacing apart
     (their centres at most :data:`INSERT_ROOM` times the column's median spacing), narrower than
-    :data:`INSERT_WIDTH` of the line below it and lying across both lines (over half its width above each). It was
-    written above the line it adds to; standing over that line's second half, it adds to the end of it and is read
-    after it. One over the first half stays before it, as sorting by height already puts it.
+    :data:`INSERT_WIDTH` of the line below it and lying across both lines (over half its width above each). It adds
+    to the line it stands nearer to, measured at its own place along both lines' slopes, and is read after it: after
+    the line below when it is nearer that one (a will's ``ou à ses héritiers``, written just over the end of the line
+    it completes); after the line above, where sorting by height already puts it, otherwise.
     """
     centre = [items[i].center[1] for i in order]
     longs = [j for j in range(len(order)) if is_long(items[order[j]])]
@@ -195,9 +200,21 @@ def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
         if (all(map(is_long, (above, box, below))) and width <= INSERT_WIDTH * (b[2] - b[0])
                 and min(overlap(k[0], k[2], a[0], a[2]), overlap(k[0], k[2], b[0], b[2])) > width / 2
                 and below.center[1] - above.center[1] <= INSERT_ROOM * spacing
-                and k[0] + k[2] >= b[0] + b[2]):
+                and _height_at(below, box.center[0]) - box.center[1] < box.center[1] - _height_at(above, box.center[0])):
             out[j], out[j + 1] = out[j + 1], out[j]
             j += 2  # the insertion now follows its line: never moved twice
             continue
         j += 1
     return out
+
+
+def _slope(boxes: list[LineBox]) -> float:
+    """The median slope (down per pixel across) of the long boxes among these; 0 when there are none."""
+    slopes = [u[1] / u[0] for u in (box_axes(b)[1] for b in boxes if is_long(b)) if abs(u[0]) > 1e-6]
+    return float(np.median(slopes)) if slopes else 0.0
+
+
+def _height_at(line: LineBox, x: float) -> float:
+    """The page y of a line's centre line at page x (along its own slope)."""
+    centre, along, _, _ = box_axes(line)
+    return float(centre[1] + (x - centre[0]) * along[1] / along[0]) if abs(along[0]) > 1e-6 else float(centre[1])

@@ -25,7 +25,7 @@ import numpy as np
 from inkwell.reading.lines.geometry import LineBox, box_axes
 from inkwell.reading.lines.ink import InkMask
 
-__all__ = ["SEAM_CLEARANCE", "SEAM_REACH", "SEAM_STRAIGHTNESS", "outline_lines", "seam"]
+__all__ = ["SEAM_CLEARANCE", "SEAM_REACH", "SEAM_ROOM", "SEAM_STRAIGHTNESS", "outline_lines", "seam"]
 
 #: Two lines get a seam between them when the gap between their boxes is under this many line heights (farther
 #: apart, neither box reaches the other's writing).
@@ -34,6 +34,11 @@ SEAM_REACH = 0.5
 #: A seam keeps this share of each line's height clear of that line's centre line: it never cuts through the
 #: middle of a line's letters, even where a long descender crosses the gap.
 SEAM_CLEARANCE = 0.25
+
+#: ... but never more than this share of the distance between the two lines' centre lines: on a crowded page a box
+#: stands twice as tall as the line spacing, and a line written small between two others (an interlinear insertion)
+#: would otherwise keep a sliver between its neighbours' clearances.
+SEAM_ROOM = 0.3
 
 #: Cost of a seam's distance from the middle of the gap, per line height, against 1 per inked mask pixel crossed:
 #: where the gap is clean, the seam runs midway.
@@ -135,7 +140,8 @@ def outline_lines(boxes: Sequence[LineBox], ink: InkMask | None) -> list[LineBox
             gap = np.interp(xs, spans[j], tops[j]) - np.interp(xs, spans[i], bottoms[i])
             if np.min(gap) > SEAM_REACH * min(hi, hj):
                 continue
-            upper, lower = ci + SEAM_CLEARANCE * hi, cj - SEAM_CLEARANCE * hj
+            room = SEAM_ROOM * (cj - ci)
+            upper, lower = ci + np.minimum(SEAM_CLEARANCE * hi, room), cj - np.minimum(SEAM_CLEARANCE * hj, room)
             cut = seam(ink, xs, upper, lower, (hi + hj) / 2)
             ki = np.searchsorted(spans[i], xs)
             kj = np.searchsorted(spans[j], xs)
