@@ -3,7 +3,8 @@
 Stage ``reading``. PP-OCR's detector is a DB segmentation network, run by RapidOCR on ONNX Runtime on the CPU,
 detection only: no orientation classifier, no recognition. Its model is the file inside the ``rapidocr`` wheel,
 named explicitly, so nothing is downloaded. ``rapidocr`` (and through it ``onnxruntime``) is loaded when the first
-page is detected.
+page is detected. On a dense page's closer look, lines that touch in the detector's map are parted before they are
+boxed (:mod:`~inkwell.reading.lines.regions`).
 """
 
 from __future__ import annotations
