@@ -25,6 +25,7 @@ __all__ = [
     "box_axes",
     "cut_across",
     "cut_where",
+    "height_at",
     "is_long",
     "is_sideways",
     "is_table",
@@ -143,6 +144,13 @@ def box_axes(box: LineBox) -> tuple[np.ndarray, np.ndarray, float, float]:
     return centre, np.array([1.0, 0.0]), float(max(1, bottom - top)), float(max(1, right - left))
 
 
+def height_at(box: LineBox, x: float) -> float:
+    """The page y of a box's centre line at page x, along the box's own slope (:func:`box_axes`: level for a box
+    taller than wide)."""
+    centre, along, _, _ = box_axes(box)
+    return float(centre[1] + (x - centre[0]) * along[1] / along[0])
+
+
 def line_height(boxes: Sequence[LineBox]) -> float:
     """The page's line height: the median height of its level boxes (at least twice as long as tall), or 0
     when fewer than :data:`MIN_LINES` such boxes are found (too few to tell). Every size threshold of page
@@ -162,7 +170,7 @@ def same_line(a: LineBox, b: LineBox, max_gap: float) -> float | None:
     """
     left, right = (a, b) if a.center[0] <= b.center[0] else (b, a)
     (ll, _, lr, _), (rl, _, rr, _) = left.bbox, right.bbox
-    cl, ul, hl, _ = box_axes(left)
+    _, _, hl, _ = box_axes(left)
     cr, _, hr, _ = box_axes(right)
     narrow = max(1, min(lr - ll, rr - rl))
     if overlap(ll, lr, rl, rr) > narrow / 3:
@@ -170,7 +178,7 @@ def same_line(a: LineBox, b: LineBox, max_gap: float) -> float | None:
     gap = float(rl - lr)
     if gap > max_gap * (hl + hr) / 2:
         return None
-    drift = cl[1] + (cr[0] - cl[0]) * ul[1] / ul[0] - cr[1]
+    drift = height_at(left, cr[0]) - cr[1]
     if abs(drift) > MERGE_DRIFT * min(hl, hr) or max(hl, hr) > MERGE_GROWTH * min(hl, hr):
         return None
     return gap

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inkwell.reading.lines.geometry import MIN_LINES, LineBox, box_axes, is_long, is_table, overlap, same_line
+from inkwell.reading.lines.geometry import (MIN_LINES, LineBox, box_axes, height_at, is_long, is_table, overlap,
+                                           same_line)
 
 __all__ = [
     "COLUMN_GAP",
@@ -200,7 +201,7 @@ def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
         if (all(map(is_long, (above, box, below))) and width <= INSERT_WIDTH * (b[2] - b[0])
                 and min(overlap(k[0], k[2], a[0], a[2]), overlap(k[0], k[2], b[0], b[2])) > width / 2
                 and below.center[1] - above.center[1] <= INSERT_ROOM * spacing
-                and _height_at(below, box.center[0]) - box.center[1] < box.center[1] - _height_at(above, box.center[0])):
+                and height_at(below, box.center[0]) - box.center[1] < box.center[1] - height_at(above, box.center[0])):
             out[j], out[j + 1] = out[j + 1], out[j]
             j += 2  # the insertion now follows its line: never moved twice
             continue
@@ -210,11 +211,5 @@ def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
 
 def _slope(boxes: list[LineBox]) -> float:
     """The median slope (down per pixel across) of the long boxes among these; 0 when there are none."""
-    slopes = [u[1] / u[0] for u in (box_axes(b)[1] for b in boxes if is_long(b)) if abs(u[0]) > 1e-6]
+    slopes = [u[1] / u[0] for u in (box_axes(b)[1] for b in boxes if is_long(b))]  # box_axes points right: u[0] > 0
     return float(np.median(slopes)) if slopes else 0.0
-
-
-def _height_at(line: LineBox, x: float) -> float:
-    """The page y of a line's centre line at page x (along its own slope)."""
-    centre, along, _, _ = box_axes(line)
-    return float(centre[1] + (x - centre[0]) * along[1] / along[0]) if abs(along[0]) > 1e-6 else float(centre[1])
