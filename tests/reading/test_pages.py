@@ -180,16 +180,20 @@ def test_reading_order_columns_and_bands() -> None:
     assert reading_order([]) == []
 
 
-def test_an_interlinear_insertion_is_read_with_the_line_it_was_written_into() -> None:
-    """Words added between two lines belong to the line they stand nearer to and are read after it: written just over
-    a line (a will's ``ou à ses héritiers`` over the end of ``plessis d'Arbigny-sous-Varennes, la``), after that line;
-    written just under one, after that one, where sorting by height puts them. A short line of its own, a full line
-    spacing from its neighbours, stays where it stands."""
+def test_an_interlinear_insertion_is_read_where_it_stands_unless_it_continues_the_line_below() -> None:
+    """Words added over a line's own words (with a caret) are read where they stand, before that line, as archivists
+    transcribe them; words written just over the end of a line and past it (a will's ``ou à ses héritiers`` over the
+    end of ``plessis d'Arbigny-sous-Varennes, la``) continue it and are read after it. A short line of its own, a full
+    line spacing from its neighbours, stays where it stands."""
     lines = [rect(100, 100 + 60 * i, 900, 140 + 60 * i) for i in range(7)]
     lines[5] = rect(600, 400, 900, 440)  # a short line, right-aligned, with room of its own
-    over = rect(150, 203, 350, 233)  # centre 218: 22 px over line 2's centre, 38 under line 1's
-    under = rect(600, 307, 800, 337)  # centre 322: 22 px under line 3's centre, 38 over line 4's
-    expected = [*lines[:3], over, lines[3], under, *lines[4:]]
+    over = rect(150, 203, 350, 233)  # centre 218: 22 px over line 2's centre, 38 under line 1's; over its words
+    past = rect(760, 323, 960, 353)  # centre 338: 22 px over line 4's centre, past its end at 900
+    expected = [*lines[:2], over, lines[2], lines[3], lines[4], past, *lines[5:]]
+    assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
+    # past the line below's end too, but nearer the line above: read after the line above, where it stands
+    high = rect(760, 305, 960, 335)  # centre 320: 20 px under line 3's centre, 40 over line 4's
+    expected = [*lines[:4], high, *lines[4:]]
     assert reading_order(sorted(expected, key=lambda b: b.center[0])) == expected
     # as long as most of a line: not words added but a line squeezed in (a crowded page), read where it stands
     squeezed = rect(450, 203, 900, 233)

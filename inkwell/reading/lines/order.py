@@ -4,9 +4,9 @@ Stage ``reading`` (NumPy). Deliberately simple: boxes whose horizontal extents o
 vertically belong to one column; columns that share some height stand side by side and are read left to right,
 one after the other; blocks of columns that do not (a date above the letter, a signature below it) are read top to
 bottom; within a column, top to bottom by the boxes' centres taken along the column's slope, an interlinear
-insertion after the line it stands nearer to (the line it adds to). On a page of text only the long boxes that run
-across no two columns build the columns (columns that stand close are otherwise chained into one by a box over both
-or an initial at their edge); on a table every box does, so its rows are read across.
+insertion where it stands unless it runs past the end of the line below, which it then continues. On a page of text
+only the long boxes that run across no two columns build the columns (columns that stand close are otherwise chained
+into one by a box over both or an initial at their edge); on a table every box does, so its rows are read across.
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
     still read with it. Two boxes are on one row when they do not overlap horizontally by more than a third of the
     narrower one and the right one's centre lies on the left one's centre line (:func:`~inkwell.reading.lines.geometry.same_line`
     with no limit on the gap). Bounding boxes alone would not do: the upright boxes of two sloping
-    lines, one under the other, overlap vertically. An interlinear insertion is then moved
-    (:func:`_insertions_after`).
+    lines, one under the other, overlap vertically. An interlinear insertion that continues the line below it is
+    then moved after that line (:func:`_insertions_after`).
     """
     slope = _slope([items[i] for i in indices])
     middle = float(np.median([items[i].center[0] for i in indices]))
@@ -177,14 +177,15 @@ def _top_to_bottom(indices: list[int], items: list[LineBox]) -> list[int]:
 
 
 def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
-    """A column's order with each interlinear insertion read after the line it was written into.
+    """A column's order with each interlinear insertion that continues the line below it read after that line.
 
     An insertion is a long box (words added, not a mark) between two long lines that stand one line spacing apart
     (their centres at most :data:`INSERT_ROOM` times the column's median spacing), narrower than
-    :data:`INSERT_WIDTH` of the line below it and lying across both lines (over half its width above each). It adds
-    to the line it stands nearer to, measured at its own place along both lines' slopes, and is read after it: after
-    the line below when it is nearer that one (a will's ``ou à ses héritiers``, written just over the end of the line
-    it completes); after the line above, where sorting by height already puts it, otherwise.
+    :data:`INSERT_WIDTH` of the line below it and lying across both lines (over half its width above each). Words
+    added over a line's own words (with a caret) are read where they stand, before the line below, as archivists
+    transcribe them, and sorting by height already puts them there. Words that run past the end of the line below,
+    nearer to it than to the line above, continue it, written over its end for want of room (a will's ``ou à ses
+    héritiers``): they are read after it.
     """
     centre = [items[i].center[1] for i in order]
     longs = [j for j in range(len(order)) if is_long(items[order[j]])]
@@ -201,6 +202,7 @@ def _insertions_after(order: list[int], items: list[LineBox]) -> list[int]:
         if (all(map(is_long, (above, box, below))) and width <= INSERT_WIDTH * (b[2] - b[0])
                 and min(overlap(k[0], k[2], a[0], a[2]), overlap(k[0], k[2], b[0], b[2])) > width / 2
                 and below.center[1] - above.center[1] <= INSERT_ROOM * spacing
+                and k[2] >= b[2]  # past the line's end: it continues that line
                 and height_at(below, box.center[0]) - box.center[1] < box.center[1] - height_at(above, box.center[0])):
             out[j], out[j + 1] = out[j + 1], out[j]
             j += 2  # the insertion now follows its line: never moved twice
