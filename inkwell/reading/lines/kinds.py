@@ -79,8 +79,9 @@ def _upside_down(crop: Image.Image) -> bool:
 
 def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) -> set[int]:
     """The indices of the lines that are the page's number: short, in the first or last row (their centre above
-    every other line's bottom, or below every other line's top), at its end (no line of that row on both sides:
-    a number inside a line, "paid 3 shillings", is text), read as digits alone."""
+    the bottom of every line outside their row, or below the top of every such line: a word written a little higher
+    in that row, a heading or an archivist's mark, does not push a number out of it), at its end (no line of that
+    row on both sides: a number inside a line, "paid 3 shillings", is text), read as digits alone."""
     candidates = []
     for i, box in enumerate(boxes):
         left, top, right, bottom = box.bbox
@@ -90,7 +91,8 @@ def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) ->
         others = [b.bbox for k, b in enumerate(boxes) if k != i]
         row = [b for b in others if b[1] < bottom and b[3] > top]
         inside = any(b[2] <= left for b in row) and any(b[0] >= right for b in row)
-        if others and not inside and (all(middle < b[3] for b in others) or all(middle > b[1] for b in others)):
+        rest = [b for b in others if b not in row]  # the rows above and below it
+        if rest and not inside and (all(middle < b[3] for b in rest) or all(middle > b[1] for b in rest)):
             crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
             if crop is not None:
                 candidates.append((i, crop))
