@@ -482,6 +482,25 @@ def test_a_page_number_stays_in_the_first_row_beside_a_word_written_higher(no_ne
     assert lines[word[0]].bbox[3] < (lines[-1].bbox[1] + lines[-1].bbox[3]) / 2  # the case looked at
 
 
+@pytest.mark.parametrize(("written", "last"), [("28", True), ("vu", False)])
+def test_a_number_in_the_margin_beside_a_line_is_read_after_the_text(written: str, last: bool,
+                                                                    no_network: None) -> None:
+    """A number written in the left margin halfway down (a folio or note number, left of every box of its row) is
+    read after the text, as archivists read numbering; a word written there is not a number and is not moved."""
+    from PIL import ImageDraw, ImageFont
+
+    made = synthetic_page(6, size=(1240, 1200), line_height=56, seed=4)
+    page = made.image.convert("RGB")
+    row = made.boxes[3]
+    ImageDraw.Draw(page).text((72, row[1] + 5), written, fill="black", font=ImageFont.load_default(size=40))
+    lines = detect_lines(page)
+    margin = [k for k, b in enumerate(lines) if b.bbox[2] < row[0]]
+    assert len(margin) == 1, [b.bbox for b in lines]
+    assert (margin[0] == len(lines) - 1) == last
+    text = [b for b in lines if b.bbox[2] >= row[0]]
+    assert [b.bbox[1] for b in text] == sorted(b.bbox[1] for b in text)  # the lines themselves keep their order
+
+
 def test_a_rule_that_stops_short_is_a_rule_and_wandering_strokes_are_not() -> None:
     """A ruled column dark in 4 of the 6 line-height bands around a box (a register's rule ending within the span)
     counts; strokes as long, each band a few columns aside (handwriting's upright strokes), do not."""

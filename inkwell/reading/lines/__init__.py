@@ -16,7 +16,8 @@ Stage ``reading``. :func:`detect_lines` runs them in this order, each once, each
 6. **order** (:mod:`~inkwell.reading.lines.order`): reading order, columns left to right;
 7. **outline** (:mod:`~inkwell.reading.lines.outline`): each line's polygon, cut along the seams to its neighbours;
 8. **kinds** (:mod:`~inkwell.reading.lines.kinds`): sideways notes get a baseline up the page, stamps and
-   drawings a flag, and a page number standing alone in a corner is read after the text;
+   drawings a flag, and a page number standing alone in a corner, or a number in the margin beside a line of text,
+   is read after the text;
 
 and **cut** (:mod:`~inkwell.reading.lines.cut`) makes each line's image along its polygon. The shared record and
 geometry are in :mod:`~inkwell.reading.lines.geometry`, the page's ink masks in :mod:`~inkwell.reading.lines.ink`.

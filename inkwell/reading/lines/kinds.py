@@ -17,7 +17,9 @@ wide and taller than a line. Those are kept (the reader may still want them) wit
 A page or folio number, written alone in a top or bottom corner, is read after the text, as archivists' ground truth
 reads it (SegmOnto's ``NumberingZone``, outside the main text): a box at most :data:`NUMBER_WIDTH` line heights
 wide, in the page's first or last row, that PP-OCR's recognizer reads as digits (:data:`NUMBER_SCORE`). Its shape
-alone would not do: a short first word ("Sire", a date) stands there too.
+alone would not do: a short first word ("Sire", a date) stands there too. So is a number written in the margin
+beside a line of text, outside every box of its row (a folio or note number halfway down a letter's margin), on a
+page of text: on a table, a number beside its row is the row's own field.
 
 Every size is a share of the page's line height (:func:`~inkwell.reading.lines.geometry.line_height`).
 """
@@ -32,7 +34,7 @@ from PIL import Image
 
 from inkwell.data.images import baseline_crop, quarter_turns
 from inkwell.reading.baselines import bgr_array, ppocr_recognizer
-from inkwell.reading.lines.geometry import LineBox, is_sideways, line_height
+from inkwell.reading.lines.geometry import LineBox, is_long, is_sideways, is_table, line_height
 
 __all__ = [
     "NOT_TEXT_FLAG",
@@ -78,10 +80,12 @@ def _upside_down(crop: Image.Image) -> bool:
 
 
 def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) -> set[int]:
-    """The indices of the lines that are the page's number: short, in the first or last row (their centre above
-    the bottom of every line outside their row, or below the top of every such line: a word written a little higher
-    in that row, a heading or an archivist's mark, does not push a number out of it), at its end (no line of that
-    row on both sides: a number inside a line, "paid 3 shillings", is text), read as digits alone."""
+    """The indices of the lines that are the page's number: short, read as digits alone, and either in the first
+    or last row (their centre above the bottom of every line outside their row, or below the top of every such
+    line: a word written a little higher in that row, a heading or an archivist's mark, does not push a number out
+    of it) at its end (no line of that row on both sides: a number inside a line, "paid 3 shillings", is text), or,
+    on a page of text, in the margin beside a long line (wholly left or right of every box of its row)."""
+    on_text = not is_table(boxes)
     candidates = []
     for i, box in enumerate(boxes):
         left, top, right, bottom = box.bbox
@@ -92,7 +96,10 @@ def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) ->
         row = [b for b in others if b[1] < bottom and b[3] > top]
         inside = any(b[2] <= left for b in row) and any(b[0] >= right for b in row)
         rest = [b for b in others if b not in row]  # the rows above and below it
-        if rest and not inside and (all(middle < b[3] for b in rest) or all(middle > b[1] for b in rest)):
+        corner = bool(rest) and not inside and (all(middle < b[3] for b in rest) or all(middle > b[1] for b in rest))
+        margin = (on_text and any(is_long(b) for k, b in enumerate(boxes) if k != i and b.bbox in row)
+                  and (all(right < b[0] for b in row) or all(left > b[2] for b in row)))
+        if corner or margin:
             crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
             if crop is not None:
                 candidates.append((i, crop))
