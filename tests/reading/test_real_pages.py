@@ -501,6 +501,26 @@ def test_a_number_in_the_margin_beside_a_line_is_read_after_the_text(written: st
     assert [b.bbox[1] for b in text] == sorted(b.bbox[1] for b in text)  # the lines themselves keep their order
 
 
+def test_a_number_in_the_margin_is_read_before_the_page_number(no_network: None) -> None:
+    """The page's own number (its top corner) is read last, after a number in the margin, even when the order
+    before the kinds stage had the page number first (as a dense letter's archivists read `28` then `15`)."""
+    from PIL import ImageDraw, ImageFont
+
+    made = synthetic_page(6, size=(1240, 1200), line_height=56, seed=4)
+    page = made.image.convert("RGB")
+    top, row = min(b[1] for b in made.boxes), made.boxes[3]
+    draw = ImageDraw.Draw(page)
+    draw.text((640, top - 100), "17", fill="black", font=ImageFont.load_default(size=48))
+    draw.text((72, row[1] + 5), "28", fill="black", font=ImageFont.load_default(size=40))
+    found = detect_lines(page)
+    corner = next(b for b in found if b.bbox[3] < top)
+    margin = next(b for b in found if b.bbox[2] < row[0])
+    text = sorted((b for b in found if b is not corner and b is not margin), key=lambda b: b.bbox[1])
+    assert len(text) == 6 and found[-2:] == [margin, corner]
+    read = line_kinds(page, [corner, *text[:3], margin, *text[3:]])  # the page number first, the margin's in place
+    assert read == [*text, margin, corner]
+
+
 def test_a_rule_that_stops_short_is_a_rule_and_wandering_strokes_are_not() -> None:
     """A ruled column dark in 4 of the 6 line-height bands around a box (a register's rule ending within the span)
     counts; strokes as long, each band a few columns aside (handwriting's upright strokes), do not."""

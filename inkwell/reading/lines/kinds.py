@@ -19,7 +19,7 @@ reads it (SegmOnto's ``NumberingZone``, outside the main text): a box at most :d
 wide, in the page's first or last row, that PP-OCR's recognizer reads as digits (:data:`NUMBER_SCORE`). Its shape
 alone would not do: a short first word ("Sire", a date) stands there too. So is a number written in the margin
 beside a line of text, outside every box of its row (a folio or note number halfway down a letter's margin), on a
-page of text: on a table, a number beside its row is the row's own field.
+page of text (on a table, a number beside its row is the row's own field), before the page's number.
 
 Every size is a share of the page's line height (:func:`~inkwell.reading.lines.geometry.line_height`).
 """
@@ -79,12 +79,13 @@ def _upside_down(crop: Image.Image) -> bool:
     return len(scores) == 2 and scores[1] >= scores[0] + TURN_MARGIN
 
 
-def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) -> set[int]:
-    """The indices of the lines that are the page's number: short, read as digits alone, and either in the first
-    or last row (their centre above the bottom of every line outside their row, or below the top of every such
-    line: a word written a little higher in that row, a heading or an archivist's mark, does not push a number out
-    of it) at its end (no line of that row on both sides: a number inside a line, "paid 3 shillings", is text), or,
-    on a page of text, in the margin beside a long line (wholly left or right of every box of its row)."""
+def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) -> dict[int, bool]:
+    """The lines that are numbers outside the text, each index with whether it is the page's own number: short,
+    read as digits alone, and either in the first or last row (their centre above the bottom of every line outside
+    their row, or below the top of every such line: a word written a little higher in that row, a heading or an
+    archivist's mark, does not push a number out of it) at its end (no line of that row on both sides: a number
+    inside a line, "paid 3 shillings", is text), the page's number; or, on a page of text, in the margin beside a
+    long line (wholly left or right of every box of its row)."""
     on_text = not is_table(boxes)
     candidates = []
     for i, box in enumerate(boxes):
@@ -102,27 +103,27 @@ def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) ->
         if corner or margin:
             crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
             if crop is not None:
-                candidates.append((i, crop))
+                candidates.append((i, corner, crop))
     if not candidates:
-        return set()
-    out = _recognizer().recognize_txt([bgr_array(crop) for _, crop in candidates])
+        return {}
+    out = _recognizer().recognize_txt([bgr_array(crop) for _, _, crop in candidates])
     texts = list(getattr(out, "txts", None) or [""] * len(candidates))
     scores = [float(s) for s in (getattr(out, "scores", None) or [0.0] * len(candidates))]
-    return {i for (i, _), text, score in zip(candidates, texts, scores)
+    return {i: corner for (i, corner, _), text, score in zip(candidates, texts, scores)
             if _DIGITS.fullmatch(text.strip()) and score >= NUMBER_SCORE}
 
 
 def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
     """Give sideways lines a baseline up (or down) the page, flag shapes that are probably not text, and put the
-    page's number after the text.
+    numbers in the margins, then the page's own number, after the text.
 
     Args:
         page: The page (for the recognizer's look at sideways lines and page numbers).
         boxes: The page's lines, in reading order.
 
     Returns:
-        The same lines: sideways ones with a vertical baseline, non-text ones flagged, in the same order but for a
-        page number, moved to the end.
+        The same lines: sideways ones with a vertical baseline, non-text ones flagged, in the same order but for
+        the numbers outside the text, moved to the end (a number in a margin before the page's number).
     """
     height = line_height(boxes)
     if height <= 0:
@@ -145,7 +146,8 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
         else:
             out.append(box)
     numbers = _page_numbers(rgb if rgb is not None else page, out, height)
-    return [b for i, b in enumerate(out) if i not in numbers] + [b for i, b in enumerate(out) if i in numbers]
+    last = sorted(numbers, key=lambda i: (numbers[i], i))  # the margins' numbers, then the page's own
+    return [b for i, b in enumerate(out) if i not in numbers] + [out[i] for i in last]
 
 
 def turned(boxes: Sequence[LineBox]) -> int:
