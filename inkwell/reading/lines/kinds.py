@@ -87,18 +87,19 @@ def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) ->
     inside a line, "paid 3 shillings", is text), the page's number; or, on a page of text, in the margin beside a
     long line (wholly left or right of every box of its row)."""
     on_text = not is_table(boxes)
+    bboxes = [b.bbox for b in boxes]  # each outline's upright box, once (an outline has a hundred points or so)
     candidates = []
     for i, box in enumerate(boxes):
-        left, top, right, bottom = box.bbox
+        left, top, right, bottom = bboxes[i]
         if right - left > NUMBER_WIDTH * height or quarter_turns(box.baseline):
             continue
         middle = (top + bottom) / 2
-        others = [b.bbox for k, b in enumerate(boxes) if k != i]
-        row = [b for b in others if b[1] < bottom and b[3] > top]
+        in_row = {k for k, b in enumerate(bboxes) if k != i and b[1] < bottom and b[3] > top}
+        row = [bboxes[k] for k in in_row]
+        rest = [b for k, b in enumerate(bboxes) if k != i and k not in in_row]  # the rows above and below it
         inside = any(b[2] <= left for b in row) and any(b[0] >= right for b in row)
-        rest = [b for b in others if b not in row]  # the rows above and below it
         corner = bool(rest) and not inside and (all(middle < b[3] for b in rest) or all(middle > b[1] for b in rest))
-        margin = (on_text and any(is_long(b) for k, b in enumerate(boxes) if k != i and b.bbox in row)
+        margin = (on_text and any(is_long(boxes[k]) for k in in_row)
                   and (all(right < b[0] for b in row) or all(left > b[2] for b in row)))
         if corner or margin:
             crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
