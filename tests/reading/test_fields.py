@@ -148,3 +148,24 @@ def test_a_narrow_field_between_close_rules_is_cut_out_on_a_table_too() -> None:
     row = rect(600, 600, 720, 640)  # the rules 30 px apart, under the box's height (40)
     out = split_at_rules([*boxes, row], ink)[len(boxes):]
     assert len(out) == 3 and abs(out[1].bbox[0] - 641) <= 3 and abs(out[1].bbox[2] - 671) <= 3
+
+
+def test_rules_drawn_down_through_the_writing_cut_no_line_but_a_frame_between_columns_does() -> None:
+    """A page ruled in red down its middle after the writing (every line written across the rules, as on a Latin
+    manuscript kept apart): the lines stay whole, though each rule stands far from their ends. Two columns whose
+    frame rule the detector ran one box across: the lines around end and start at the rule, so that box is cut."""
+    ink = InkMask(np.zeros((900, 1200), dtype=bool))
+    ink.mask[:, 400:402] = True
+    ink.mask[:, 650:652] = True
+    for k in range(8):
+        ink.mask[108 + 60 * k:132 + 60 * k, 108:892:3] = True  # writing right across both rules
+    lines = [rect(100, 100 + 60 * k, 900, 140 + 60 * k) for k in range(8)]
+    assert split_at_rules(lines, ink) == lines
+
+    frame = InkMask(np.zeros((900, 1200), dtype=bool))
+    frame.mask[:, 600:602] = True
+    left = [rect(100, 100 + 60 * k, 560, 140 + 60 * k) for k in range(8) if k != 4]
+    right = [rect(640, 100 + 60 * k, 1100, 140 + 60 * k) for k in range(8) if k != 4]
+    across = rect(100, 340, 1100, 380)  # one box over both columns' fifth lines
+    out = split_at_rules([*left, *right, across], frame)
+    assert len(out) == len(left) + len(right) + 2 and abs(out[-2].bbox[2] - 601) <= 3

@@ -1,5 +1,8 @@
 """Clean: boxes cut where a ruled line crosses them, and a facing page's cut-off fragments left out.
 
+A rule cuts where it parts a table's fields or two columns of text, not where it was drawn down the page through
+the writing: there the lines around a box run across it too.
+
 Stage ``reading`` (NumPy).
 """
 
@@ -10,9 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from inkwell.reading.lines.geometry import LineBox, box_axes, cut_across, is_long, is_table
+from inkwell.reading.lines.gutters import lines_around
 from inkwell.reading.lines.ink import InkMask, rule_columns, runs
 
 __all__ = [
+    "ACROSS_LINES",
+    "ACROSS_SHARE",
+    "ACROSS_SLACK",
     "EDGE_FRAGMENT",
     "EDGE_MARGIN",
     "FIELD_GAP",
@@ -48,6 +55,18 @@ FIELD_SIDE = 0.5
 #: written over has ink right up to it on both sides.
 FIELD_GAP = 0.05
 
+#: A rule cuts no line of text where most of the lines around it (:func:`~inkwell.reading.lines.gutters.lines_around`,
+#: at least :data:`ACROSS_LINES` of those that reach it) run across it by more than this many box heights on either
+#: side: a rule drawn down the page through the writing (a page ruled in red after it was written), not a column's
+#: frame or a field's edge, where the lines around end and start...
+ACROSS_SLACK = 1.0
+
+#: ... more than this share of them...
+ACROSS_SHARE = 0.5
+
+#: ... and at least this many lines around reach it (fewer tell nothing).
+ACROSS_LINES = 2
+
 #: A line of text crossed by at least this many such rules, each with paper beside it, is a row of fields too (a
 #: repertory's number, date and deed in one box), cut at each; a line's last word past its frame crosses one.
 FIELD_RULES = 2
@@ -71,7 +90,8 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None,
     A cut is made at each run of ruled columns (:func:`~inkwell.reading.lines.ink.rule_columns`) that leaves at least
     :data:`RULE_SIDE` box heights on either side of a long box on a page of text, :data:`FIELD_SIDE` on a table, and
     on a page of text for a short box or a long one crossed by :data:`FIELD_RULES` rules, where each rule has
-    :data:`FIELD_GAP` of paper beside it; the pieces keep the box's slope and score.
+    :data:`FIELD_GAP` of paper beside it; on a page of text a long box is never cut at a rule that most lines around
+    it run across (:data:`ACROSS_SLACK`). The pieces keep the box's slope and score.
 
     Args:
         boxes: Detected boxes.
@@ -95,8 +115,21 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None,
             cuts = _rule_cuts(box, ink, FIELD_SIDE * height, writing or ink)
             if is_long(box) and len(cuts) < FIELD_RULES:
                 cuts = _rule_cuts(box, ink, RULE_SIDE * height, None)
+            if is_long(box):
+                cuts = [x for x in cuts if not _written_across(x, box, boxes, height)]
         out.extend(cut_across(box, cuts))
     return out
+
+
+def _written_across(x: float, box: LineBox, boxes: Sequence[LineBox], height: float) -> bool:
+    """Whether the lines around a long box run across the rule at page x ``x`` (:data:`ACROSS_SLACK`), ``height``
+    being the box's own."""
+    around = [b for b in lines_around(boxes, box.center[1], height, (box,))
+              if b[0] <= x + ACROSS_SLACK * height and b[2] >= x - ACROSS_SLACK * height]
+    if len(around) < ACROSS_LINES:
+        return False
+    across = sum(1 for b in around if b[0] < x - ACROSS_SLACK * height and b[2] > x + ACROSS_SLACK * height)
+    return across > ACROSS_SHARE * len(around)
 
 
 def _rule_cuts(box: LineBox, ink: InkMask, margin: float, paper: InkMask | None) -> list[float]:
