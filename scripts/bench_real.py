@@ -18,7 +18,9 @@ upright line boxes, best pairs first). Prints one table, a row per folder and th
   stamp or clerk's note, left aside);
 * s/page: seconds of ``detect_lines`` per page (after the engine is built; the page already decoded);
 * ppocr CER: the classic-OCR baseline (PP-OCR recognition inside ``rapidocr``) on the ground-truth
-  line crops, characters in error over reference characters (``--no-baseline`` skips it).
+  line crops, characters in error over reference characters (``--no-baseline`` skips it);
+* not-text: lines found flagged as probably not text (a stamp, a drawing, a mark), and the share of them that match
+  no ground-truth line (a flag on a transcribed line is a wrong one; untranscribed writing counts as rightly flagged).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from inkwell.data.images import baseline_crop
 from inkwell.reading.linescore import PageScore, ground_truth_pages, open_page, score_page
 from inkwell.reading.lines import detect_lines
 from inkwell.reading.lines.detect import MAX_SIDE
+from inkwell.reading.lines.kinds import NOT_TEXT_FLAG
 
 
 def ppocr_errors(page_image, page) -> tuple[float, int]:
@@ -65,9 +68,12 @@ def row(name: str, scores: list[PageScore], errors: float, chars: int, baseline:
     running_matched = sum(s.running_matched for s in scores)
     two = sum(s.two_lines for s in scores)
     two_running = sum(s.two_running for s in scores)
+    flagged = sum(s.flagged for s in scores)
+    flagged_off = sum(s.flagged_off for s in scores)
     return (f"{name:<22} {len(scores):>5} {lines:>6} {found:>6} {matched / max(1, lines):>7.3f} "
             f"{running_matched / max(1, running):>7.3f} {matched / max(1, found):>9.3f} "
-            f"{two:>4} {two / max(1, found):>6.1%} {two_running / max(1, found):>6.1%} {in_order / max(1, pairs):>6.3f} {seconds:>7.2f} {cer}")
+            f"{two:>4} {two / max(1, found):>6.1%} {two_running / max(1, found):>6.1%} {in_order / max(1, pairs):>6.3f} {seconds:>7.2f} {cer} "
+            f"{flagged:>5} {flagged_off / max(1, flagged):>6.1%}")
 
 
 def main() -> None:
@@ -80,7 +86,7 @@ def main() -> None:
                         help="page mode over PP-OCR's detector, or kraken's baseline segmenter (if installed)")
     args = parser.parse_args()
     header = (f"{'folder':<22} {'pages':>5} {'lines':>6} {'found':>6} {'recall':>7} {'running':>7} {'precision':>9} "
-              f"{'2-line':>11} {'2-run':>6} {'order':>6} {'s/page':>7} {'ppocr CER':>9}")
+              f"{'2-line':>11} {'2-run':>6} {'order':>6} {'s/page':>7} {'ppocr CER':>9} {'not-text':>12}")
     table, everything, all_errors, all_chars = [header], [], 0.0, 0
     find = functools.partial(detect_lines, finder=args.finder, max_side=args.max_side)
     warmed = False
@@ -96,7 +102,8 @@ def main() -> None:
             boxes = find(image)
             seconds = time.perf_counter() - start
             scores.append(score_page(page.boxes, [b.bbox for b in boxes], seconds, running=page.running,
-                                     truth_polygons=page.polygons, found_polygons=[b.polygon for b in boxes]))
+                                     truth_polygons=page.polygons, found_polygons=[b.polygon for b in boxes],
+                                     not_text=[NOT_TEXT_FLAG in b.flags for b in boxes]))
             if not args.no_baseline:
                 e, c = ppocr_errors(image, page)
                 errors, chars = errors + e, chars + c

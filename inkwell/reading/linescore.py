@@ -108,6 +108,9 @@ class PageScore:
         two_lines: Lines found whose polygon holds two ground-truth lines (:func:`two_line_count`).
         two_running: Of those, lines found that hold two lines of running text (a folio number or a drop capital
             held with its line left out).
+        flagged: Lines found flagged as probably not text.
+        flagged_off: Of those, lines that match no ground-truth line (rightly flagged, as far as the ground truth
+            tells: a page's untranscribed writing counts here too).
     """
 
     lines: int
@@ -120,6 +123,8 @@ class PageScore:
     running_matched: int = 0
     two_lines: int = 0
     two_running: int = 0
+    flagged: int = 0
+    flagged_off: int = 0
 
 
 def _bbox(points: Sequence[tuple[float, float]]) -> _Box:
@@ -211,7 +216,8 @@ def two_line_count(truth: Sequence[Points], found: Sequence[Points], cover: floa
 def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.0,
                threshold: float = MATCH_IOU, *, running: Sequence[bool] | None = None,
                truth_polygons: Sequence[Points] | None = None,
-               found_polygons: Sequence[Points] | None = None) -> PageScore:
+               found_polygons: Sequence[Points] | None = None,
+               not_text: Sequence[bool] | None = None) -> PageScore:
     """Score the boxes page mode found, in its reading order, against one page's lines.
 
     Args:
@@ -222,6 +228,7 @@ def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.
         running: Whether each ground-truth line is running text (default: all are).
         truth_polygons: The ground-truth lines' polygons, for :func:`two_line_count` (default: not counted).
         found_polygons: The found lines' polygons (default: their boxes).
+        not_text: Whether each line found is flagged as probably not text (default: none is).
 
     Returns:
         The page's :class:`PageScore`.
@@ -238,9 +245,12 @@ def score_page(truth: Sequence[_Box], found: Sequence[_Box], seconds: float = 0.
             [(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3])] for b in found]
         two = two_line_count(truth_polygons, polygons)
         two_running = two_line_count(truth_polygons, polygons, counted=running) if not all(running) else two
+    flags = list(not_text) if not_text is not None else [False] * len(found)
+    found_matched = set(matched.values())
     return PageScore(len(truth), len(found), len(matched), len(pairs), in_order, seconds,
                      running=sum(running), running_matched=sum(1 for i in matched if running[i]), two_lines=two,
-                     two_running=two_running)
+                     two_running=two_running, flagged=sum(flags),
+                     flagged_off=sum(1 for j, f in enumerate(flags) if f and j not in found_matched))
 
 
 def _image_beside(xml: Path, named: str) -> Path | None:

@@ -163,6 +163,31 @@ def test_a_stamp_shaped_box_is_flagged_not_text() -> None:
     assert [b.flags for b in kinds] == [()] * 5 + [(NOT_TEXT_FLAG,), ()]
 
 
+def test_a_mark_no_longer_than_tall_is_flagged_on_a_page_of_text_but_a_number_and_a_tables_fields_are_not(
+        no_network: None) -> None:
+    """A leaf of a painted border beside the text, in a box as tall as wide, is flagged not text; a number in such
+    a box reads as digits and is not; on a table the same leaf stands among fields and is left to the reader."""
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("RGB", (1200, 800), "white")
+    draw = ImageDraw.Draw(page)
+    lines = [rect(100, 100 + 60 * k, 900, 140 + 60 * k) for k in range(5)]
+    for k in range(5):
+        draw.text((110, 102 + 60 * k), "the quick brown fox jumps over the lazy dog", fill="black",
+                  font=ImageFont.load_default(size=30))
+    draw.polygon([(980, 130), (1000, 104), (1020, 130), (1000, 150)], outline="black", width=3)  # a leaf
+    draw.line([(1000, 150), (996, 170)], fill="black", width=3)
+    draw.line([(1000, 108), (1000, 146)], fill="black", width=2)
+    leaf = rect(970, 100, 1030, 175)
+    draw.text((985, 230), "13", fill="black", font=ImageFont.load_default(size=36))
+    number = rect(975, 222, 1035, 272)
+    kinds = line_kinds(page, [*lines, leaf, number])
+    assert [b.flags for b in kinds] == [()] * 5 + [(NOT_TEXT_FLAG,), ()]
+    fields = [rect(100 + 150 * c, 500 + 60 * r, 200 + 150 * c, 540 + 60 * r) for r in range(3) for c in range(4)]
+    table = line_kinds(page, [*lines[:2], *fields, leaf])
+    assert all(not b.flags for b in table)
+
+
 def test_lines_cut_along_their_seams_are_measured_by_their_upright_box() -> None:
     # after the outline stage a line's polygon is its top edge left to right, then its bottom edge: its first four
     # points are not a box's corners, and a seam can leave three points
@@ -278,6 +303,9 @@ def test_matching_is_one_to_one_best_first() -> None:
     # a line found that the ground truth lacks (an untranscribed note) read between two lines breaks no order
     score = score_page(truth, [(0, 1, 100, 21), (300, 0, 400, 20), (0, 26, 100, 46)])
     assert (score.matched, score.pairs, score.in_order) == (2, 1, 1)
+    # flags: the note flagged not text matches no line (right), a flagged line that matches one is a wrong flag
+    score = score_page(truth, [(0, 1, 100, 21), (300, 0, 400, 20), (0, 26, 100, 46)], not_text=[True, True, False])
+    assert (score.flagged, score.flagged_off) == (2, 1)
 
 
 def test_archive_size_scans_open_by_default_and_the_refusal_names_the_parameter() -> None:

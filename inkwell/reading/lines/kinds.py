@@ -10,9 +10,12 @@ half round, and the baseline is reversed (a note running down the page) when tha
 called upright stamped and handwritten notes upside down with scores up to 0.99, while the recognizer's scores
 put all five of them the right way up.
 
-A stamp, a seal or a drawing comes out as one or more boxes that are not the shape of writing: about as tall as
-wide and taller than a line. Those are kept (the reader may still want them) with the flag
-:data:`NOT_TEXT_FLAG`, which 04_demo shows and the corrector offers to mark as not text.
+On a page of text, a stamp, a seal or a drawing comes out as one or more boxes that are not the shape of writing:
+about as tall as wide and taller than a line. Those are kept (the reader may still want them) with the flag
+:data:`NOT_TEXT_FLAG`, which 04_demo shows and the corrector offers to mark as not text. So is a smaller box no
+longer than it is tall that the recognizer does not read as digits (:data:`MARK_ASPECT`): a leaf of a painted
+border, a blot, a flourish. Writing is longer than tall; what is not, on such a page, is a number or a mark. On a
+table neither is flagged: a tall cell, a paraph, a figure or a ditto mark is a field there.
 
 A page or folio number, written alone in a top or bottom corner, is read after the text, as archivists' ground truth
 reads it (SegmOnto's ``NumberingZone``, outside the main text): a box at most :data:`NUMBER_WIDTH` line heights
@@ -37,6 +40,7 @@ from inkwell.reading.baselines import bgr_array, ppocr_recognizer
 from inkwell.reading.lines.geometry import LineBox, is_long, is_sideways, is_table, line_height
 
 __all__ = [
+    "MARK_ASPECT",
     "NOT_TEXT_FLAG",
     "NOT_TEXT_SIZE",
     "NUMBER_SCORE",
@@ -46,9 +50,16 @@ __all__ = [
     "turned",
 ]
 
-#: A box whose shorter side is at least this many line heights, and which is less than twice as long as tall
-#: or as wide, is not the shape of writing (a stamp, a seal, a drawing): it is flagged :data:`NOT_TEXT_FLAG`.
+#: On a page of text, a box whose shorter side is at least this many line heights, and which is less than twice as
+#: long as tall or as wide, is not the shape of writing (a stamp, a seal, a drawing): it is flagged
+#: :data:`NOT_TEXT_FLAG`. Not on a table, where such a box is a tall cell or a paraph: on the registers every one of
+#: the 28 flagged so was a transcribed field.
 NOT_TEXT_SIZE = 1.8
+
+#: On a page of text, a box at most this many times as long as it is tall, smaller than :data:`NOT_TEXT_SIZE`,
+#: is a mark, flagged :data:`NOT_TEXT_FLAG`, unless it reads as digits (:data:`NUMBER_SCORE`; a point after them
+#: allowed). On the 121 pages measured (docs/benchmarks.md), 93% of the boxes flagged match no transcribed line.
+MARK_ASPECT = 1.0
 
 #: The flag of a line that is probably not text.
 NOT_TEXT_FLAG = "probably_not_text"
@@ -60,6 +71,7 @@ NUMBER_WIDTH = 1.5
 #: folio numbers read at 0.74 to 1.0; the other short boxes of a first or last row read as no digits.
 NUMBER_SCORE = 0.5
 _DIGITS = re.compile(r"\d{1,4}")
+_NUMBERED = re.compile(r"\d{1,4}[.,:]?")
 
 #: A sideways line is taken to run down the page when its crop turned half round reads with a recognizer score
 #: (0 to 1) at least this much higher than as first turned.
@@ -105,13 +117,34 @@ def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) ->
             crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
             if crop is not None:
                 candidates.append((i, corner, crop))
-    if not candidates:
-        return {}
-    out = _recognizer().recognize_txt([bgr_array(crop) for _, _, crop in candidates])
-    texts = list(getattr(out, "txts", None) or [""] * len(candidates))
-    scores = [float(s) for s in (getattr(out, "scores", None) or [0.0] * len(candidates))]
-    return {i: corner for (i, corner, _), text, score in zip(candidates, texts, scores)
-            if _DIGITS.fullmatch(text.strip()) and score >= NUMBER_SCORE}
+    digits = _read_as_digits([crop for _, _, crop in candidates])
+    return {i: corner for (i, corner, _), number in zip(candidates, digits) if number}
+
+
+def _read_as_digits(crops: Sequence[Image.Image], digits: re.Pattern[str] = _DIGITS) -> list[bool]:
+    """Whether PP-OCR's recognizer reads each crop as ``digits`` alone, with a score of :data:`NUMBER_SCORE` or
+    more."""
+    if not crops:
+        return []
+    out = _recognizer().recognize_txt([bgr_array(crop) for crop in crops])
+    texts = list(getattr(out, "txts", None) or [""] * len(crops))
+    scores = [float(s) for s in (getattr(out, "scores", None) or [0.0] * len(crops))]
+    return [bool(digits.fullmatch(text.strip())) and score >= NUMBER_SCORE for text, score in zip(texts, scores)]
+
+
+def _marks(page: Image.Image, boxes: Sequence[LineBox]) -> set[int]:
+    """The lines no longer than tall (:data:`MARK_ASPECT`), neither sideways nor flagged already, that do not read
+    as digits (a chapter's ``3.`` with its point)."""
+    candidates = []
+    for i, box in enumerate(boxes):
+        left, top, right, bottom = box.bbox
+        if (NOT_TEXT_FLAG not in box.flags and not quarter_turns(box.baseline)
+                and right - left <= MARK_ASPECT * (bottom - top)):
+            crop = baseline_crop(page, [(float(a), float(b)) for a, b in box.polygon], None)
+            if crop is not None:
+                candidates.append((i, crop))
+    digits = _read_as_digits([crop for _, crop in candidates], _NUMBERED)
+    return {i for (i, _), number in zip(candidates, digits) if not number}
 
 
 def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
@@ -119,17 +152,18 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
     numbers in the margins, then the page's own number, after the text.
 
     Args:
-        page: The page (for the recognizer's look at sideways lines and page numbers).
+        page: The page (for the recognizer's look at sideways lines, marks and page numbers).
         boxes: The page's lines, in reading order.
 
     Returns:
-        The same lines: sideways ones with a vertical baseline, non-text ones flagged, in the same order but for
-        the numbers outside the text, moved to the end (a number in a margin before the page's number).
+        The same lines: sideways ones with a vertical baseline, non-text shapes and marks flagged, in the same order
+        but for the numbers outside the text, moved to the end (a number in a margin before the page's number).
     """
     height = line_height(boxes)
     if height <= 0:
         return list(boxes)
-    rgb = None  # the page in RGB, made once, only when a sideways line is looked at
+    rgb = page.convert("RGB")  # the page the recognizer's crops are cut from
+    on_text = not is_table(boxes)  # on a table, a tall cell or a figure is a field
     out = []
     for box in boxes:
         left, top, right, bottom = box.bbox
@@ -137,16 +171,18 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
         if is_sideways(box, height) and not box.baseline:
             x = left + 0.7 * w  # a line turned to read upwards has its baseline on its right
             up = [(x, bottom), (x, top)]
-            rgb = rgb if rgb is not None else page.convert("RGB")
             crop = baseline_crop(rgb, [(float(a), float(b)) for a, b in box.polygon], up)
             if crop is not None and _upside_down(crop):
                 up = [(left + 0.3 * w, top), (left + 0.3 * w, bottom)]
             out.append(LineBox(box.polygon, box.score, up, box.flags))
-        elif min(w, h) >= NOT_TEXT_SIZE * height and max(w, h) < 2 * min(w, h):
+        elif on_text and min(w, h) >= NOT_TEXT_SIZE * height and max(w, h) < 2 * min(w, h):
             out.append(LineBox(box.polygon, box.score, box.baseline, tuple({*box.flags, NOT_TEXT_FLAG})))
         else:
             out.append(box)
-    numbers = _page_numbers(rgb if rgb is not None else page, out, height)
+    marks = _marks(rgb, out) if on_text else set()
+    out = [LineBox(b.polygon, b.score, b.baseline, (*b.flags, NOT_TEXT_FLAG)) if i in marks else b
+           for i, b in enumerate(out)]
+    numbers = _page_numbers(rgb, out, height)
     last = sorted(numbers, key=lambda i: (numbers[i], i))  # the margins' numbers, then the page's own
     return [b for i, b in enumerate(out) if i not in numbers] + [out[i] for i in last]
 
