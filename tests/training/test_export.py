@@ -31,11 +31,13 @@ def _digest(folder: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_merged_model_loads_without_peft_and_reads_exactly_like_the_adapter(
-    tiny_run: Path, synthetic: helpers.SyntheticSet
+    tiny_run: Path, synthetic: helpers.SyntheticSet, tmp_path: Path
 ) -> None:
     import transformers
     from safetensors import safe_open
 
+    # a copy of the run, so that its first export is this one whatever the other tests exported before
+    tiny_run = Path(shutil.copytree(tiny_run, tmp_path / tiny_run.name))
     run_before = _digest(tiny_run)
     result = helpers.export_merged(tiny_run)
     out = result.out_dir
