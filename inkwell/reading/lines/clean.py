@@ -115,17 +115,17 @@ def split_at_rules(boxes: Sequence[LineBox], ink: InkMask | None,
             cuts = _rule_cuts(box, ink, FIELD_SIDE * height, writing or ink)
             if is_long(box) and len(cuts) < FIELD_RULES:
                 cuts = _rule_cuts(box, ink, RULE_SIDE * height, None)
-            if is_long(box):
-                cuts = [x for x in cuts if not _written_across(x, box, boxes, height)]
+            if is_long(box) and cuts:
+                around = lines_around(boxes, box.center[1], height, (box,))
+                cuts = [x for x in cuts if not _written_across(x, around, height)]
         out.extend(cut_across(box, cuts))
     return out
 
 
-def _written_across(x: float, box: LineBox, boxes: Sequence[LineBox], height: float) -> bool:
-    """Whether the lines around a long box run across the rule at page x ``x`` (:data:`ACROSS_SLACK`), ``height``
-    being the box's own."""
-    around = [b for b in lines_around(boxes, box.center[1], height, (box,))
-              if b[0] <= x + ACROSS_SLACK * height and b[2] >= x - ACROSS_SLACK * height]
+def _written_across(x: float, around: Sequence[tuple[int, int, int, int]], height: float) -> bool:
+    """Whether the lines around a long box (their upright boxes, :func:`~inkwell.reading.lines.gutters.lines_around`)
+    run across the rule at page x ``x`` (:data:`ACROSS_SLACK`), ``height`` being the box's own."""
+    around = [b for b in around if b[0] <= x + ACROSS_SLACK * height and b[2] >= x - ACROSS_SLACK * height]
     if len(around) < ACROSS_LINES:
         return False
     across = sum(1 for b in around if b[0] < x - ACROSS_SLACK * height and b[2] > x + ACROSS_SLACK * height)

@@ -91,14 +91,13 @@ def _upside_down(crop: Image.Image) -> bool:
     return len(scores) == 2 and scores[1] >= scores[0] + TURN_MARGIN
 
 
-def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float) -> dict[int, bool]:
+def _page_numbers(page: Image.Image, boxes: Sequence[LineBox], height: float, on_text: bool) -> dict[int, bool]:
     """The lines that are numbers outside the text, each index with whether it is the page's own number: short,
     read as digits alone, and either in the first or last row (their centre above the bottom of every line outside
     their row, or below the top of every such line: a word written a little higher in that row, a heading or an
     archivist's mark, does not push a number out of it) at its end (no line of that row on both sides: a number
     inside a line, "paid 3 shillings", is text), the page's number; or, on a page of text, in the margin beside a
-    long line (wholly left or right of every box of its row)."""
-    on_text = not is_table(boxes)
+    long line (wholly left or right of every box of its row); ``on_text``: the page is no table."""
     bboxes = [b.bbox for b in boxes]  # each outline's upright box, once (an outline has a hundred points or so)
     candidates = []
     for i, box in enumerate(boxes):
@@ -182,7 +181,7 @@ def line_kinds(page: Image.Image, boxes: Sequence[LineBox]) -> list[LineBox]:
     marks = _marks(rgb, out) if on_text else set()
     out = [LineBox(b.polygon, b.score, b.baseline, (*b.flags, NOT_TEXT_FLAG)) if i in marks else b
            for i, b in enumerate(out)]
-    numbers = _page_numbers(rgb, out, height)
+    numbers = _page_numbers(rgb, out, height, on_text)
     last = sorted(numbers, key=lambda i: (numbers[i], i))  # the margins' numbers, then the page's own
     return [b for i, b in enumerate(out) if i not in numbers] + [out[i] for i in last]
 
